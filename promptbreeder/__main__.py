@@ -1,0 +1,6 @@
+"""`python -m promptbreeder`: the same as the `promptbreeder` command."""
+
+from promptbreeder.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

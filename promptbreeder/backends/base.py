@@ -1,0 +1,220 @@
+"""The backend contract: run LMQL queries, many at once, and account for what they cost.
+
+A backend takes `QueryRequest`s (the LMQL query text *without* its decoder clause, the query's input
+values, the decoder to use and an optional seed) and returns one `QueryResult` per request, in order.
+
+Guarantees every backend gives (checked by tests/backends/test_contract.py against each one):
+- `run_many` returns results in request order; a failed request gives a result with `error` set instead
+  of raising, so one bad query never sinks a batch. `run` raises `BackendError` for a failed request.
+- every hole `[NAME]` of the query is a key of `QueryResult.variables` (a string, possibly empty).
+- the same request with the same seed returns the same variables (argmax always; sampling via the seed).
+- `usage` counts calls, prompt tokens, generated tokens and seconds of every request.
+- a backend owns one event loop; callers never create their own.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from promptbreeder.errors import BackendError, UsageError
+
+DECODER_METHODS = ("argmax", "sample", "beam")
+_DECODER_RE = re.compile(r"^\s*(?P<method>[a-z_]+)\s*(?:\((?P<args>.*)\))?\s*$", re.S)
+_ALLOWED_ARGS = {
+    "argmax": {"max_len", "chunksize"},
+    "sample": {"temperature", "top_k", "top_p", "n", "max_len", "chunksize"},
+    "beam": {"n", "max_len", "chunksize"},
+}
+
+
+@dataclass(frozen=True)
+class DecoderOptions:
+    """How LMQL decodes: `argmax`, `sample(temperature, top_k, top_p)` or `beam(n)`."""
+
+    method: str = "argmax"
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    n: int = 1
+    max_len: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> "DecoderOptions":
+        """Parse an LMQL decoder clause such as `sample(temperature=0.7, top_k=40)`. Raises UsageError."""
+        if text is None or not str(text).strip():
+            return cls()
+        match = _DECODER_RE.match(str(text))
+        if not match or match.group("method") not in DECODER_METHODS:
+            raise UsageError(
+                f"decoder {text!r} is not one of {', '.join(DECODER_METHODS)}"
+                " (written like 'argmax', 'sample(temperature=0.7, top_p=0.9)' or 'beam(n=2)')"
+            )
+        method, args = match.group("method"), {}
+        if match.group("args") and match.group("args").strip():
+            try:
+                call = ast.parse(f"f({match.group('args')})", mode="eval").body
+                if call.args:
+                    raise ValueError("positional arguments")
+                args = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+            except (SyntaxError, ValueError) as exc:
+                raise UsageError(f"decoder {text!r}: arguments must be name=number pairs ({exc})") from None
+        unknown = set(args) - _ALLOWED_ARGS[method]
+        if unknown:
+            raise UsageError(
+                f"decoder {text!r}: unknown option(s) {', '.join(sorted(unknown))};"
+                f" {method} accepts {', '.join(sorted(_ALLOWED_ARGS[method]))}"
+            )
+        args.pop("chunksize", None)  # chunk size is a per-run setting (--chunk_size), not a decoder option
+        options = cls(method=method, **args)
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        if self.method not in DECODER_METHODS:
+            raise UsageError(f"decoder method {self.method!r} is not one of {', '.join(DECODER_METHODS)}")
+        if self.temperature <= 0:
+            raise UsageError(f"decoder temperature must be > 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise UsageError(f"decoder top_k must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise UsageError(f"decoder top_p must be in (0, 1], got {self.top_p}")
+        if self.n < 1:
+            raise UsageError(f"decoder n must be >= 1, got {self.n}")
+
+    def with_overrides(self, **changes: Any) -> "DecoderOptions":
+        merged = {**asdict(self), **{k: v for k, v in changes.items() if v is not None}}
+        options = DecoderOptions(**merged)
+        options.validate()
+        return options
+
+    def to_lmql(self) -> str:
+        """The decoder clause put at the top of the query text (LMQL raises KeyError for decoder kwargs)."""
+        if self.method == "argmax":
+            return "argmax"
+        if self.method == "beam":
+            return f"beam(n={self.n})"
+        parts = [f"temperature={self.temperature!r}", f"n={self.n}"]
+        if self.top_k is not None:
+            parts.append(f"top_k={self.top_k}")
+        if self.top_p is not None:
+            parts.append(f"top_p={self.top_p!r}")
+        return f"sample({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One LMQL query to run: `query` is the query text without decoder clause, `inputs` its `{values}`."""
+
+    query: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    decoder: DecoderOptions = DecoderOptions()
+    seed: int | None = None
+    name: str = ""  # e.g. the .lmql file name, for accounting and logs
+
+
+@dataclass
+class QueryResult:
+    variables: dict[str, str]
+    prompt: str = ""
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Usage:
+    """Running totals of what a backend did; `by_name` splits them per query name."""
+
+    calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    seconds: float = 0.0
+    by_name: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def record(self, request: QueryRequest, result: QueryResult) -> None:
+        self.calls += 1
+        self.failed_calls += 0 if result.ok else 1
+        self.prompt_tokens += result.prompt_tokens
+        self.generated_tokens += result.generated_tokens
+        self.seconds += result.seconds
+        per = self.by_name.setdefault(request.name or "<anonymous>", {"calls": 0, "generated_tokens": 0, "seconds": 0.0})
+        per["calls"] += 1
+        per["generated_tokens"] += result.generated_tokens
+        per["seconds"] += result.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+HOLE_RE = re.compile(r"\[\s*(?:[a-z_]+\s*\(\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:\)|:[^\]]*)?\]")
+
+
+def query_holes(query: str) -> list[str]:
+    """Names of the `[VAR]` holes of an LMQL query's prompt strings, in order (`[[` escapes are skipped)."""
+    names: list[str] = []
+    for literal in re.findall(r'"""(.*?)"""|"((?:[^"\\]|\\.)*)"', query, re.S):
+        text = (literal[0] or literal[1]).replace("[[", "").replace("]]", "")
+        for name in HOLE_RE.findall(text):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+class Backend(ABC):
+    """Runs LMQL queries. Subclasses implement `_run_batch`; everything else is shared."""
+
+    name = "backend"
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    @abstractmethod
+    async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        """Run the requests concurrently; return one result per request, errors inside results."""
+
+    def run_many(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        """Run requests concurrently (batched into shared generate calls where the backend can)."""
+        if not requests:
+            return []
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            results = self._loop.run_until_complete(self._run_batch(list(requests)))
+        for request, result in zip(requests, results):
+            self.usage.record(request, result)
+        return results
+
+    def run(self, request: QueryRequest) -> QueryResult:
+        result = self.run_many([request])[0]
+        if not result.ok:
+            raise BackendError(f"query {request.name or '<anonymous>'} failed: {result.error}")
+        return result
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` for this backend's model (fake backends count whitespace words)."""
+        return len(text.split())
+
+    def close(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.close()
+        self._loop = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

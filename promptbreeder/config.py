@@ -1,0 +1,277 @@
+"""Run settings: one dataclass, filled from defaults, then a YAML config file, then command-line flags.
+
+The dataclass is the single source of truth: the JSON Schema that checks YAML files, the flag help and the
+run store's saved config are all derived from its fields, so a new setting needs one new field only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from promptbreeder.backends.base import DecoderOptions
+from promptbreeder.errors import ConfigError, UsageError
+
+DEVICES = ("auto", "cpu", "cuda")
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def _setting(default: Any, help: str, *, minimum: float | None = None, between: tuple[float, float] | None = None,
+             choices: tuple[str, ...] | None = None, default_text: str | None = None) -> Any:
+    """A field plus what the schema and the flag help need to know about it.
+
+    `default_text` replaces the "(default: VALUE)" the flag help would show where VALUE means nothing.
+    """
+    meta = {"help": help, "minimum": minimum, "between": between, "choices": choices, "default_text": default_text}
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunConfig:
+    """Every setting of a run. Defaults follow the PromptBreeder paper where it gives one."""
+
+    model_name_or_path: str = _setting(
+        "smollm2-135m",
+        "model that breeds and answers: 'smollm2-135m' (the embedded default), a local Hugging Face model folder,"
+        " a local .gguf file, or an LMQL model string such as 'local:gpt2' or 'openai/gpt-3.5-turbo-instruct'")
+    day_care_dir: str = _setting("day_care", "folder holding mutation prompts, thinking styles and one folder per task")
+    task: str | None = _setting(None, "name of the task folder inside the day care to breed prompts for",
+                                default_text="required")
+    decoder_options_override: str | None = _setting(
+        None, "LMQL decoder used for every query instead of the task's own, e.g. 'argmax' or"
+        " 'sample(temperature=0.7, top_p=0.9)'", default_text="default: the task's decoders")
+    fitness_test_suite: str | None = _setting(
+        None, "JSON file of test examples used instead of the task's own suite", default_text="default: the task's suite")
+    is_async: bool = _setting(True, "run queries concurrently (takes effect when client_batch_size > 1)")
+    client_batch_size: int = _setting(16, "queries kept in flight at once", minimum=1)
+    server_batch_size: int = _setting(16, "rows the model generates together in one call", minimum=1)
+    population_size: int = _setting(50, "units (task prompts + mutation prompt) in the population", minimum=1)
+    initial_prompts_per_unit: int = _setting(2, "task prompts each unit carries", minimum=1)
+    evolution_generations: int = _setting(
+        20, "generations of binary tournaments; 0 only creates and scores the initial population", minimum=0)
+    num_eda_samples: int = _setting(10, "prompts shown to the estimation-of-distribution mutations", minimum=2)
+    num_lamarckian_reasonings: int = _setting(
+        2, "correct worked answers shown to the Lamarckian (working out to prompt) mutation", minimum=1)
+    chunk_size: int = _setting(32, "tokens LMQL generates speculatively per model call", minimum=1)
+    test_CoT: bool = _setting(True, "score the chain-of-thought variant of each prompt")
+    test_noCoT: bool = _setting(True, "score the direct-answer (no chain of thought) variant of each prompt")
+    fitness_batch_size: int = _setting(100, "test examples drawn for each fitness evaluation", minimum=1)
+    heldout_fraction: float = _setting(
+        0.2, "share of the test suite kept out of evolution to report final scores on", between=(0.0, 1.0))
+    verbose: bool = _setting(False, "print progress details, and tracebacks on errors")
+    seed: int = _setting(0, "random seed for sampling, selection and the model", minimum=0)
+    continue_run_number: int | None = _setting(
+        None, "number of an earlier run of this task to resume", minimum=0, default_text="default: start a new run")
+    debug_mode: bool = _setting(
+        False, "write into a separate debug run folder and apply the mutation operators in turn instead of at random")
+    device: str = _setting("auto", "where a local model runs", choices=DEVICES)
+    use_wandb: bool = _setting(False, "log the run to Weights & Biases")
+    wandb_project: str = _setting("promptbreeder", "Weights & Biases project to log to")
+
+    def validate(self) -> "RunConfig":
+        """Check every value and the rules between them; raises UsageError with a one-line message."""
+        _check_values(self.to_dict(), UsageError, "", lambda name: f"setting {name}")
+        if not self.task:
+            raise UsageError("no task given: pass --task NAME or set 'task:' in the config file")
+        if not (self.test_CoT or self.test_noCoT):
+            raise UsageError("test_CoT and test_noCoT are both off, so nothing would be scored:"
+                             " enable at least one (--test_CoT or --test_noCoT)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "saved config") -> "RunConfig":
+        """Rebuild a config (e.g. from a run folder); missing settings take their defaults."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+        _check_values(data, ConfigError, f"{source}: ", lambda name: f"{source}: at {name}")
+        return cls(**_coerce(data)).validate()
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def setting_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+@functools.cache
+def _type_hints() -> dict[str, Any]:
+    return typing.get_type_hints(RunConfig)
+
+
+def setting_type(name: str) -> type:
+    """The Python type of a setting's value, without the `| None`."""
+    return _python_types(setting_fields()[name])[0]
+
+
+def _python_types(f: dataclasses.Field) -> tuple[type, bool]:
+    """(base type, whether None is allowed) of a field annotated `T` or `T | None`."""
+    hint = _type_hints()[f.name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0], True
+    return hint, False
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def config_schema() -> dict[str, Any]:
+    """JSON Schema of a YAML config file, derived from RunConfig's fields."""
+    properties = {}
+    for f in dataclasses.fields(RunConfig):
+        base, nullable = _python_types(f)
+        prop: dict[str, Any] = {"type": [_JSON_TYPES[base], "null"] if nullable else _JSON_TYPES[base],
+                                "description": f.metadata["help"]}
+        if f.metadata["minimum"] is not None:
+            prop["minimum"] = f.metadata["minimum"]
+        if f.metadata["between"] is not None:
+            prop["exclusiveMinimum"], prop["exclusiveMaximum"] = f.metadata["between"]
+        if f.metadata["choices"] is not None:
+            prop["enum"] = list(f.metadata["choices"]) + ([None] if nullable else [])
+        properties[f.name] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "promptbreeder run config",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def describe_setting(name: str) -> str:
+    """What a setting accepts, in words, e.g. 'integer >= 1' (used by error messages)."""
+    f = setting_fields()[name]
+    base, nullable = _python_types(f)
+    meta = f.metadata
+    if meta["choices"]:
+        text = "one of " + ", ".join(repr(c) for c in meta["choices"])
+    elif meta["between"]:
+        low, high = meta["between"]
+        text = f"number between {low:g} and {high:g} (both excluded)"
+    elif base is bool:
+        text = "true or false"
+    else:
+        text = {int: "integer", float: "number", str: "string"}[base]
+        if meta["minimum"] is not None:
+            text += f" >= {meta['minimum']:g}"
+    return text + " or null" if nullable else text
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _check_values(values: dict[str, Any], error: type[UsageError], prefix: str,
+                  locate: Callable[[str], str]) -> None:
+    """Validate settings against the schema; raise `error` naming the first problem on one line.
+
+    `prefix` starts messages about the whole mapping (unknown keys); `locate(name)` names one setting.
+    """
+    import jsonschema  # deferred: --help and bad-flag paths should not pay for it
+
+    validator = jsonschema.Draft202012Validator(config_schema())
+    problems = sorted(validator.iter_errors(values), key=lambda e: (e.validator != "additionalProperties",
+                                                                     [str(p) for p in e.absolute_path]))
+    if problems:
+        problem = problems[0]
+        if problem.validator == "additionalProperties":
+            unknown = [str(k) for k in values if k not in SETTING_NAMES]
+            hint = difflib.get_close_matches(unknown[0], SETTING_NAMES, n=1)
+            raise error(
+                f"{prefix}unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)};"
+                f" known settings: {', '.join(SETTING_NAMES)}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        name = str(problem.absolute_path[0])
+        raise error(f"{locate(name)}: expected {describe_setting(name)}, got {_show(values[name])}")
+    decoder = values.get("decoder_options_override")
+    if decoder is not None:
+        try:
+            DecoderOptions.parse(decoder)
+        except UsageError as exc:
+            raise error(f"{locate('decoder_options_override')}: {exc}") from None
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema counts 2.0 as an integer and 1 as a number; give fields their Python type."""
+    out = dict(values)
+    for name, value in values.items():
+        base, _ = _python_types(setting_fields()[name])
+        if base is int and isinstance(value, float):
+            out[name] = int(value)
+        elif base is float and isinstance(value, int) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+def find_config(name_or_path: str | Path, configs_dir: str | Path = "configs") -> Path:
+    """Resolve `--config`: an existing file path, or a bare name looked up in ./configs (suffix optional)."""
+    given, folder = Path(name_or_path), Path(configs_dir)
+    candidates = [given]
+    if given.parent == Path("."):
+        candidates += [folder / given.name] + [folder / (given.name + s) for s in CONFIG_SUFFIXES]
+    candidates += [given.with_name(given.name + s) for s in CONFIG_SUFFIXES]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    available = available_configs(folder)
+    where = (f"available configs in {folder}/: {', '.join(available)}" if available
+             else f"no config files found in {folder}/")
+    looked = "no such file" + (f", nor {folder / given.name}.yaml" if given.parent == Path(".") else "")
+    raise ConfigError(f"unknown config {str(name_or_path)!r} ({looked}); {where}")
+
+
+def available_configs(configs_dir: str | Path = "configs") -> list[str]:
+    folder = Path(configs_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.iterdir() if p.suffix in CONFIG_SUFFIXES and p.is_file())
+
+
+def load_yaml_config(path: str | Path, configs_dir: str | Path = "configs") -> dict[str, Any]:
+    """Read and validate a YAML config (a path or a bare name in ./configs); returns only the settings it sets."""
+    import yaml  # deferred like jsonschema
+
+    resolved = find_config(path, configs_dir)
+    where = str(resolved)
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read the file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: {line}invalid YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of 'setting: value' lines, got a {type(data).__name__}")
+    _check_values(data, ConfigError, f"{where}: ", lambda name: f"{where}: at {name}")
+    return _coerce(data)
+
+
+def resolve_config(cli_values: dict[str, Any], config_path: str | Path | None = None) -> RunConfig:
+    """Merge defaults < YAML file < command line and validate the result.
+
+    A command-line value counts only when it was passed: keys absent or set to None fall through to the
+    YAML file and then to the defaults.
+    """
+    passed = {k: v for k, v in cli_values.items() if v is not None}
+    _check_values(passed, UsageError, "", lambda name: f"--{name}")
+    from_file = load_yaml_config(config_path) if config_path is not None else {}
+    return RunConfig(**{**from_file, **_coerce(passed)}).validate()

@@ -209,9 +209,16 @@ class Backend(ABC):
         return len(text.split())
 
     def close(self) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.close()
-        self._loop = None
+        loop, self._loop = self._loop, None
+        if loop is None or loop.is_closed():
+            return
+        leftovers = asyncio.all_tasks(loop)
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
     def __enter__(self):
         return self

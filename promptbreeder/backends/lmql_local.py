@@ -9,46 +9,37 @@ all in-flight queries.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
-from promptbreeder.backends import lmql_fixes
+from promptbreeder.backends import lmql_fixes, models
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes
 from promptbreeder.backends.hf_engine import HFEngine
 from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, InProcessLMTPClient
 from promptbreeder.errors import BackendError
 
 
-class LMQLLocalBackend(Backend):
-    name = "lmql-local"
+class LMQLBackend(Backend):
+    """Runs queries through LMQL against `self.model` (an `lmql.LLM`); subclasses provide the model."""
 
-    def __init__(self, model_dir: str, *, device: str = "auto", client_batch_size: int = 16,
-                 server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
+    name = "lmql"
+
+    def __init__(self, model, *, client_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        models.offline()
         lmql_fixes.apply()
-        self.model_dir = str(model_dir)
+        self.model = model
         self.chunk_size = chunk_size
         # without is_async, queries run one at a time (easier to follow in a debugger)
         self.concurrency = client_batch_size if is_async else 1
-        self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
-        self.client = InProcessLMTPClient(self.engine, self.model_dir)
-        self.model = self._lmql_model()
         self._compiled: dict[str, object] = {}
 
-    def _lmql_model(self):
+    @classmethod
+    def from_model_string(cls, model_string: str, **options) -> "LMQLBackend":
+        """Any model LMQL itself knows (`openai/...`, `random`, `local:<hub name>`, ...)."""
         import lmql
-        from lmql.models.lmtp.lmtp_dcmodel import lmtp_model
 
-        factory = lmtp_model(self.model_dir, inprocess=True, tokenizer=self.model_dir)
-        # every query of this backend shares our one client (and so one loaded model)
-        factory.inprocess_client_constructor_factory = lambda identifier, **kwargs: self.client
-        adapter = factory()
-        return lmql.LLM(self.model_dir, adapter=adapter, configuration={})
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.engine.tokenizer(text, add_special_tokens=False).input_ids)
+        lmql_fixes.apply()
+        return cls(lmql.model(model_string), **options)
 
     def _query_function(self, request: QueryRequest):
         decoder = request.decoder.to_lmql()
@@ -79,6 +70,9 @@ class LMQLLocalBackend(Backend):
             return QueryResult(variables={name: "" for name in query_holes(request.query)},
                                error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - started)
         if isinstance(result, list):  # sample(n>1) and beam return several results, best first
+            if not result:
+                return QueryResult(variables={name: "" for name in query_holes(request.query)},
+                                   error="LMQL returned no result", seconds=time.perf_counter() - started)
             result = result[0]
         variables = {name: "" if value is None else str(value) for name, value in result.variables.items()
                      if not name.startswith("P(")}
@@ -88,6 +82,34 @@ class LMQLLocalBackend(Backend):
         return QueryResult(variables=variables, prompt=result.prompt,
                            prompt_tokens=max(self.count_tokens(result.prompt) - generated, 0),
                            generated_tokens=generated, seconds=time.perf_counter() - started)
+
+
+class LMQLLocalBackend(LMQLBackend):
+    """LMQL on a local Hugging Face folder, computed by our batched `HFEngine` in this process."""
+
+    name = "lmql-local"
+
+    def __init__(self, model_dir: str, *, device: str = "auto", client_batch_size: int = 16,
+                 server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
+        models.offline()
+        self.model_dir = str(model_dir)
+        self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
+        self.client = InProcessLMTPClient(self.engine, self.model_dir)
+        super().__init__(self._lmql_model(), client_batch_size=client_batch_size, chunk_size=chunk_size,
+                         is_async=is_async)
+
+    def _lmql_model(self):
+        import lmql
+        from lmql.models.lmtp.lmtp_dcmodel import lmtp_model
+
+        factory = lmtp_model(self.model_dir, inprocess=True, tokenizer=self.model_dir)
+        # every query of this backend shares our one client (and so one loaded model)
+        factory.inprocess_client_constructor_factory = lambda identifier, **kwargs: self.client
+        adapter = factory()
+        return lmql.LLM(self.model_dir, adapter=adapter, configuration={})
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.engine.tokenizer(text, add_special_tokens=False).input_ids)
 
     def close(self) -> None:
         super().close()  # cancels the dispatcher task with the loop

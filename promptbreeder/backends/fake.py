@@ -1,0 +1,121 @@
+"""A deterministic backend without a model, for unit tests (in the spirit of DSPy's dummy LM).
+
+Replies come from, in order of precedence:
+- `responder(request) -> dict | str`: computes the variables (a str fills the first hole);
+- `transcript`: replies recorded from a real backend, keyed by `request_key` (see `Recorder`);
+- `replies`: a list of dicts/strings handed out in order (cycling), or a dict mapping a query
+  `name` to such a list.
+A request no source answers gets every hole filled with `default` (an error when `strict`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes
+
+_INPUT_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def request_key(request: QueryRequest) -> str:
+    """Stable identity of a request: query text, inputs, decoder and seed."""
+    payload = json.dumps([request.query, request.inputs, asdict(request.decoder), request.seed], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def render_prompt(request: QueryRequest, variables: dict[str, str]) -> str:
+    """The query's prompt text with inputs and holes filled in (good enough for tests and logs)."""
+    parts = re.findall(r'"""(.*?)"""|"((?:[^"\\]|\\.)*)"', request.query, re.S)
+    text = "".join(a or b for a, b in parts).encode().decode("unicode_escape", errors="ignore")
+    text = _INPUT_RE.sub(lambda m: str(request.inputs.get(m.group(1), m.group(0))), text)
+    for name, value in variables.items():
+        text = re.sub(r"\[\s*(?:[a-z_]+\s*\(\s*)?" + re.escape(name) + r"\s*(?:\)|:[^\]]*)?\]", lambda _: value, text)
+    return text
+
+
+class FakeBackend(Backend):
+    name = "fake"
+
+    def __init__(self, replies: list | dict | None = None, *, responder: Callable[[QueryRequest], Any] | None = None,
+                 transcript: dict[str, dict] | str | Path | None = None, default: str = "", strict: bool = False):
+        super().__init__()
+        self.replies = replies
+        self.responder = responder
+        self.transcript = load_transcript(transcript) if isinstance(transcript, (str, Path)) else (transcript or {})
+        self.default = default
+        self.strict = strict
+        self.requests: list[QueryRequest] = []  # everything asked, for assertions
+        self._cursor: dict[str, int] = {}
+
+    async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        return [self._answer(r) for r in requests]
+
+    def _answer(self, request: QueryRequest) -> QueryResult:
+        self.requests.append(request)
+        holes = query_holes(request.query)
+        try:
+            reply = self._reply(request)
+        except Exception as exc:  # a responder may raise to simulate a failed query
+            return QueryResult(variables={h: "" for h in holes}, error=f"{type(exc).__name__}: {exc}")
+        if reply is None:
+            if self.strict:
+                return QueryResult(variables={h: "" for h in holes}, error="no scripted reply for this request")
+            reply = {h: self.default for h in holes}
+        if isinstance(reply, str):
+            reply = {holes[0] if holes else "RESULT": reply}
+        variables = {h: "" for h in holes} | {k: str(v) for k, v in reply.items()}
+        prompt = render_prompt(request, variables)
+        generated = sum(self.count_tokens(v) for v in variables.values())
+        return QueryResult(variables=variables, prompt=prompt, generated_tokens=generated,
+                           prompt_tokens=max(self.count_tokens(prompt) - generated, 0))
+
+    def _reply(self, request: QueryRequest):
+        if self.responder is not None:
+            return self.responder(request)
+        key = request_key(request)
+        if key in self.transcript:
+            return self.transcript[key]
+        replies = self.replies
+        if isinstance(replies, dict):
+            replies = replies.get(request.name)
+        if not replies:
+            return None
+        lane = request.name if isinstance(self.replies, dict) else ""
+        index = self._cursor.get(lane, 0)
+        self._cursor[lane] = index + 1
+        return replies[index % len(replies)]
+
+
+class Recorder(Backend):
+    """Wraps a real backend and records its replies, to replay later through `FakeBackend(transcript=...)`."""
+
+    name = "recorder"
+
+    def __init__(self, inner: Backend):
+        super().__init__()
+        self.inner = inner
+        self.transcript: dict[str, dict] = {}
+
+    async def _run_batch(self, requests):
+        results = await self.inner._run_batch(requests)
+        for request, result in zip(requests, results):
+            if result.ok:
+                self.transcript[request_key(request)] = result.variables
+        return results
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text("".join(json.dumps({"key": k, "variables": v}) + "\n" for k, v in self.transcript.items()))
+
+
+def load_transcript(path: str | Path) -> dict[str, dict]:
+    entries = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            entries[entry["key"]] = entry["variables"]
+    return entries

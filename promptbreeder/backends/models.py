@@ -70,6 +70,8 @@ class ModelSpec:
 
 def resolve_model(value: str) -> ModelSpec:
     value = (value or "").strip()
+    if not value:
+        raise ModelError(f"no model given; accepted forms: {ACCEPTED_FORMS}")
     if value == EMBEDDED_MODEL:
         return ModelSpec("embedded", value)
     path = Path(value).expanduser()

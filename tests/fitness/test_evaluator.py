@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptbreeder.backends.fake import FakeBackend
+from promptbreeder.daycare.loader import load_day_care
+from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator
+
+DAY_CARE = Path(__file__).resolve().parents[2] / "day_care"
+
+
+def gold_for_good_prompt(request):
+    """Answers right only for the prompt that mentions 'carefully'."""
+    question = request.inputs["question"]
+    a, b = [int(w) for w in question.replace("?", "").split() if w.isdigit()]
+    return str(a + b) if "carefully" in request.inputs["task_prompt"] else "7" if a + b != 7 else "8"
+
+
+@pytest.fixture
+def setup():
+    day_care = load_day_care(DAY_CARE)
+    task = day_care.task("arithmetic_1_digit_addition")
+    examples = task.load_suite()[:10]
+    return day_care, task, examples
+
+
+def test_fitness_ranks_prompts_by_their_answers(setup):
+    day_care, task, examples = setup
+    backend = FakeBackend(responder=gold_for_good_prompt)
+    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task), seed=3)
+    good, bad = evaluator.evaluate([Candidate("Add carefully."), Candidate("Guess.")], examples, "noCoT")
+    assert good.fitness == 1.0 and bad.fitness == 0.0
+    assert len(backend.requests) == 20, "all candidates x examples go out in one batch"
+    request = backend.requests[0]
+    assert request.name == "fitness_noCoT" and request.seed == 3
+    assert request.inputs["answer_type"] == "number" and request.inputs["question"] == examples[0]["input"]
+    assert request.decoder == task.fitness_decoder
+    assert "[ANSWER]" in request.query
+
+
+def test_cot_variant_keeps_the_working_out(setup):
+    day_care, task, examples = setup
+    backend = FakeBackend(responder=lambda r: {"REASONING": "3 and 4 make 7.", "ANSWER": "7"})
+    [result] = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task)).evaluate([Candidate("Add.")], examples[:2], "CoT")
+    assert result.reasonings == ["3 and 4 make 7.", "3 and 4 make 7."]
+    assert backend.requests[0].name == "fitness_CoT"
+
+
+def test_failed_queries_score_zero_and_are_counted(setup):
+    day_care, task, examples = setup
+
+    def flaky(request):
+        if request.inputs["question"] == examples[0]["input"]:
+            raise RuntimeError("model fell over")
+        return gold_for_good_prompt(request)
+
+    [result] = FitnessEvaluator(day_care, task, FakeBackend(responder=flaky), day_care.build_scorer(task)).evaluate(
+        [Candidate("Add carefully.")], examples, "noCoT")
+    assert result.failures == 1 and result.scores[0] == 0.0 and result.fitness == 0.9
+
+
+def test_unknown_variant(setup):
+    day_care, task, examples = setup
+    evaluator = FitnessEvaluator(day_care, task, FakeBackend(), day_care.build_scorer(task))
+    with pytest.raises(ValueError, match="noCoT, CoT"):
+        evaluator.evaluate([Candidate("x")], examples, "fewshot")

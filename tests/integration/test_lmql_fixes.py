@@ -1,0 +1,126 @@
+"""Regression tests on the real embedded model for each LMQL 0.7.3 problem our backend fixes."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import pytest
+import torch
+
+from promptbreeder.backends.base import DecoderOptions, QueryRequest
+
+pytestmark = pytest.mark.integration
+
+CHAT = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
+PROMPTS = ["Describe a lighthouse at night.", "Explain how bees make honey.",
+           "Write about a train journey.", "Tell me about the moon."]
+
+
+def hf_greedy(engine, prompt: str, max_new_tokens: int) -> str:
+    ids = engine.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+    with torch.inference_mode():
+        out = engine.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=engine.pad_token_id, eos_token_id=engine.eos_token_id)
+    new = out[0, ids.shape[1]:].tolist()
+    if engine.eos_token_id in new:
+        new = new[: new.index(engine.eos_token_id)]
+    return engine.tokenizer.decode(new)
+
+
+def test_variable_after_im_end_in_the_prompt_is_not_empty(real_backend):
+    query = ('"<|im_start|>user\\nName a fruit.<|im_end|>\\n<|im_start|>assistant\\n[A]<|im_end|>\\n'
+             '<|im_start|>user\\nName a colour.<|im_end|>\\n<|im_start|>assistant\\n[B]"'
+             ' where len(TOKENS(A)) < 8 and len(TOKENS(B)) < 8')
+    result = real_backend.run(QueryRequest(query=query))
+    assert result.variables["A"].strip()
+    assert result.variables["B"].strip(), "LMQL 0.7.3 returns B empty after a <|im_end|> in the prompt"
+    assert "Name a colour.<|im_end|>" in result.prompt
+
+
+def test_multi_chunk_generation_matches_hf_greedy_without_duplicated_tokens(real_backend):
+    # chunk_size is 16 in the fixture: 70 tokens take five chunks, batched four prompts at a time
+    query = '"{prompt}[ANSWER]" where len(TOKENS(ANSWER)) < 70'
+    prompts = [CHAT.format(q=q) for q in PROMPTS]
+    results = real_backend.run_many([QueryRequest(query=query, inputs={"prompt": p}) for p in prompts])
+    for prompt, result in zip(prompts, results):
+        expected = hf_greedy(real_backend.engine, prompt, 69)
+        assert result.variables["ANSWER"] == expected
+
+
+def test_no_stray_debug_prints(real_backend, capfd):
+    query = '"{prompt}The answer is [ANSWER]" where REGEX(ANSWER, r"[0-9]+") and len(TOKENS(ANSWER)) < 4'
+    result = real_backend.run(QueryRequest(query=query, inputs={"prompt": CHAT.format(q="What is 2 plus 2?")}))
+    assert result.variables["ANSWER"].isdigit()
+    from promptbreeder.backends.lmql_local import LMQLBackend  # noqa: F401  (fixes applied on import path)
+    from lmql.runtime.interpreter import LMQLResult
+
+    assert LMQLResult(prompt="p", variables={"X": "1"})["X"] == "1"
+    out, err = capfd.readouterr()
+    assert "r=" not in out and "access" not in out, out
+
+
+def test_one_model_for_every_query_and_no_memory_growth(real_backend):
+    """LMQL's async transport reloaded the model per query; ours keeps one model for the backend."""
+    query = '"{prompt}[ANSWER]" where len(TOKENS(ANSWER)) < 12'
+    requests = [QueryRequest(query=query, inputs={"prompt": CHAT.format(q=q)}) for q in PROMPTS * 2]
+    real_backend.run_many(requests)  # warm up caches and allocator pools
+    gc.collect()
+    before = _rss_mb()
+    for _ in range(4):
+        real_backend.run_many(requests)
+    gc.collect()
+    assert real_backend.engine.stats.model_loads == 1
+    assert _rss_mb() - before < 150, f"resident memory grew by {_rss_mb() - before:.0f} MB over 32 queries"
+
+
+def test_concurrent_queries_share_generate_calls_and_respect_chunk_size(real_backend):
+    stats = real_backend.engine.stats
+    calls, rows = stats.generate_calls, stats.rows
+    query = '"{prompt}[ANSWER]" where len(TOKENS(ANSWER)) < 10'
+    real_backend.run_many([QueryRequest(query=query, inputs={"prompt": CHAT.format(q=q)}) for q in PROMPTS * 2])
+    new_calls, new_rows = stats.generate_calls - calls, stats.rows - rows
+    assert new_rows >= 8 and new_calls < new_rows, "eight concurrent queries should share generate calls"
+
+
+def test_sampling_is_seeded_and_independent_of_batch_company(real_backend):
+    query = '"{prompt}[ANSWER]" where len(TOKENS(ANSWER)) < 20'
+    decoder = DecoderOptions.parse("sample(temperature=1.2, top_p=0.95)")
+    target = QueryRequest(query=query, inputs={"prompt": CHAT.format(q=PROMPTS[0])}, decoder=decoder, seed=11)
+    alone = real_backend.run(target).variables["ANSWER"]
+    company = [QueryRequest(query=query, inputs={"prompt": CHAT.format(q=q)}, decoder=decoder, seed=3) for q in PROMPTS[1:]]
+    in_batch = real_backend.run_many(company + [target])[-1].variables["ANSWER"]
+    assert alone == in_batch
+    other_seeds = {real_backend.run(QueryRequest(query=query, inputs=target.inputs, decoder=decoder, seed=s)).variables["ANSWER"]
+                   for s in (1, 2, 3)}
+    assert len(other_seeds | {alone}) > 1, "different seeds should give different samples"
+
+
+def test_decoder_options_from_config(real_backend):
+    query = '"{prompt}[ANSWER]" where len(TOKENS(ANSWER)) < 10'
+    inputs = {"prompt": CHAT.format(q=PROMPTS[1])}
+    greedy = real_backend.run(QueryRequest(query=query, inputs=inputs)).variables["ANSWER"]
+    top1 = real_backend.run(QueryRequest(query=query, inputs=inputs, decoder=DecoderOptions.parse("sample(temperature=0.7, top_k=1)"), seed=5))
+    assert top1.variables["ANSWER"] == greedy
+    beam = real_backend.run(QueryRequest(query=query, inputs=inputs, decoder=DecoderOptions.parse("beam(n=2)")))
+    assert beam.variables["ANSWER"].strip()
+
+
+def test_scoring_matches_a_plain_forward_pass(real_backend):
+    engine = real_backend.engine
+    prompt = engine.tokenizer(CHAT.format(q="Is the sky blue?"), add_special_tokens=False).input_ids
+    continuation = engine.tokenizer("Yes, it is.", add_special_tokens=False).input_ids
+    short = engine.tokenizer(CHAT.format(q="Hi"), add_special_tokens=False).input_ids
+    ours = real_backend.client.run_in_engine_thread(engine.score, [(prompt, continuation), (short, continuation)])[0]
+    with torch.inference_mode():
+        logits = engine.model(torch.tensor([prompt + continuation])).logits[0]
+    expected = torch.log_softmax(logits[len(prompt) - 1 : -1], -1).gather(-1, torch.tensor(continuation)[:, None])[:, 0]
+    assert ours == pytest.approx(expected.tolist(), abs=1e-3)
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0

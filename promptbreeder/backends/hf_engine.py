@@ -71,6 +71,9 @@ class HFEngine:
     def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from promptbreeder.backends.models import offline
+
+        offline()
         self.model_dir = str(model_dir)
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.max_batch_size = max_batch_size

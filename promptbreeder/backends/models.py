@@ -36,10 +36,15 @@ ACCEPTED_FORMS = (
 
 
 def offline() -> None:
-    """Promise transformers and huggingface_hub that nothing will be downloaded."""
+    """Promise transformers and huggingface_hub that nothing will be downloaded; keep their output quiet."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 def cache_root() -> Path:

@@ -57,10 +57,11 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--server_batch_size", type=int, default=None, help="rows per generate call (default: all prompts)")
     args = parser.parse_args()
 
     model_dir = resolve_model(args.model_name_or_path).local_dir()
-    backend = LMQLLocalBackend(model_dir, client_batch_size=args.prompts, server_batch_size=args.prompts,
+    backend = LMQLLocalBackend(model_dir, client_batch_size=args.prompts, server_batch_size=args.server_batch_size or args.prompts,
                                chunk_size=args.tokens)
     prompts = [chat(TOPICS[i % len(TOPICS)]) + ("" if i < len(TOPICS) else f"({i})") for i in range(args.prompts)]
     # Raw HF runs on the engine's own worker thread: torch keeps one OpenMP thread team per calling

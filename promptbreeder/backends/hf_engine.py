@@ -21,7 +21,8 @@ import torch
 
 from promptbreeder.errors import ModelError
 
-# a token payload as LMQL's LMTP protocol streams it: token, logprob, top_logprobs, finish_reason
+# a token payload as LMQL's LMTP protocol streams it: token, logprob, top_logprobs, finish_reason;
+# `emit` receives all (row, payload) pairs of a batch, in generation order
 TokenPayload = dict
 Emit = Callable[[list[tuple["GenerateRow", TokenPayload]]], None]
 
@@ -115,6 +116,7 @@ class HFEngine:
         top_n = max(max(r.top_logprobs for r in rows), 1)
         done = [False] * batch
         produced = [0] * batch
+        events = []
         cache = None
         step_ids, step_attention, step_positions = input_ids, attention, positions
 
@@ -139,7 +141,6 @@ class HFEngine:
 
             chosen_list, chosen_lp = chosen.tolist(), chosen_logprobs.tolist()
             top_v, top_i = top_values.tolist(), top_indices.tolist()
-            events = []
             for i, row in enumerate(rows):
                 if done[i]:
                     continue
@@ -155,13 +156,15 @@ class HFEngine:
                 }))
                 if finish is not None:
                     done[i] = True
-            emit(events)
             if all(done):
                 break
             step_ids = chosen[:, None]
             step_attention = torch.cat([step_attention, step_attention.new_ones(batch, 1)], dim=-1)
             step_positions = step_positions[:, -1:] + 1
 
+        # Tokens go out once the batch is done: LMQL checking them on the main thread while the
+        # batch computes would compete with torch's threads for the cores, which costs more than it saves.
+        emit(events)
         self.stats.generate_calls += 1
         self.stats.rows += batch
         self.stats.batch_sizes.append(batch)

@@ -12,7 +12,8 @@
 3. Speed: comparing a token set with "∅" or "*" summed its whole vocabulary mask, tens of thousands
    of times per query (half of LMQL's time per token). Masks never change after construction, so
    the count of allowed tokens is computed once per set, and merging the "tails" of two sets
-   (only defined when one has a tail) no longer sums the mask when neither has one.
+   (only defined when one has a tail) no longer sums the mask when neither has one. Looking up the
+   vocabulary matcher skips the context walk when the process has only one.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _eos_inside_prompt_is_not_the_end() -> None:
 
 def _count_allowed_tokens_once() -> None:
     import numpy as np
-    from lmql.ops.token_set import TokenSetConcrete
+    from lmql.ops.token_set import TokenSetConcrete, VocabularyMatcher
 
     original_eq = TokenSetConcrete.__eq__
     if getattr(original_eq, "_promptbreeder_fixed", False):
@@ -79,28 +80,39 @@ def _count_allowed_tokens_once() -> None:
             count = token_set._allowed_count = int(np.count_nonzero(token_set.mask))
         return count
 
-    @functools.wraps(original_eq)
     def eq(self, other):
-        if isinstance(other, str):
+        if other.__class__ is str:
             if other == "∅":
                 return allowed(self) == 0
             if other == "*":
                 return allowed(self) == self.mask.shape[0]
+        elif other is self:
+            return True
         return original_eq(self, other)
 
     original_merge_tail = TokenSetConcrete.merge_tail
 
-    @functools.wraps(original_merge_tail)
     def merge_tail(self, mask, other):
         if self.tail is None and getattr(other, "tail", None) is None:
             return None  # what the original returns in this case, after summing the whole mask
         return original_merge_tail(self, mask, other)
 
-    TokenSetConcrete.merge_tail = merge_tail
+    original_instance = VocabularyMatcher.instance
+
+    def instance():
+        # Every query initialises the matcher of its tokenizer first, so with one matcher in the
+        # process it is the active one; resolving the tokenizer from the context costs more than the mask work.
+        matchers = VocabularyMatcher._instances
+        if len(matchers) == 1:
+            return next(iter(matchers.values()))
+        return original_instance()
+
     eq._promptbreeder_fixed = True
     TokenSetConcrete.__eq__ = eq
     TokenSetConcrete.__hash__ = None  # defining __eq__ on a class drops __hash__; keep that explicit
     TokenSetConcrete.__len__ = lambda self: allowed(self)
+    TokenSetConcrete.merge_tail = merge_tail
+    VocabularyMatcher.instance = staticmethod(instance)
 
 
 def apply() -> None:

@@ -5,7 +5,7 @@ in-process options either run the model in a subprocess (every token pickled thr
 with `async_transport=True`, load a fresh model per query. This client instead keeps one
 `HFEngine` per backend, collects the generate/score calls of all queries in flight and hands them
 to the engine in one worker thread, so the event loop keeps interpreting other queries while the
-model computes. Tokens stream back through per-call asyncio queues.
+model computes. Each batch's tokens come back, in order, through per-call asyncio queues.
 """
 
 from __future__ import annotations
@@ -129,9 +129,12 @@ class InProcessLMTPClient:
         generates = [p for p in batch if p.kind == "generate"]
         scores = [p for p in batch if p.kind == "score"]
 
-        def deliver(events):
+        def put_all(events):
             for row, payload in events:
-                loop.call_soon_threadsafe(row.tag.put_nowait, payload)
+                row.tag.put_nowait(payload)
+
+        def deliver(events):  # one loop wake-up per engine batch, not one per token
+            loop.call_soon_threadsafe(put_all, events)
 
         try:
             if scores:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from promptbreeder.backends import DecoderOptions, create_backend
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import Task, load_day_care
-from promptbreeder.errors import UsageError
+from promptbreeder.errors import RunError, UsageError
 from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator, FitnessResult
 
 
@@ -72,6 +72,9 @@ def run(config: RunConfig, out=sys.stdout) -> int:
             for unit, result in zip(scored, evaluator.evaluate(candidates, examples, variant)):
                 unit.results[variant] = result
         usage = backend.usage
+    if usage.calls and usage.failed_calls == usage.calls:
+        first = next(r.first_error for u in scored for r in u.results.values() if r.first_error)
+        raise RunError(f"every one of {usage.calls} queries failed; the first with: {first}")
     print_scores(scored, variants, out)
     print(f"{usage.calls} queries, {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
           f" {time.perf_counter() - started:.1f} s", file=out)

@@ -67,3 +67,14 @@ def test_cli_bad_task_is_one_line_and_exit_2():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "arithmetic_1_digit_addition" in proc.stderr
+
+
+def test_a_run_where_every_query_fails_is_a_run_failure(monkeypatch):
+    from promptbreeder.errors import RunError
+
+    def broken(request):
+        raise RuntimeError("model fell over")
+
+    monkeypatch.setattr(app, "create_backend", lambda cfg: FakeBackend(responder=broken))
+    with pytest.raises(RunError, match="every one of 15 queries failed; the first with: RuntimeError: model fell over"):
+        app.run(config())

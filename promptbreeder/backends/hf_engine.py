@@ -58,6 +58,7 @@ class EngineStats:
     generated_tokens: int = 0
     seconds: float = 0.0
     model_loads: int = 0
+    longest_request: int = 0  # most tokens one row asked for (LMQL asks for at most its chunk size)
     batch_sizes: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -168,6 +169,7 @@ class HFEngine:
         self.stats.generate_calls += 1
         self.stats.rows += batch
         self.stats.batch_sizes.append(batch)
+        self.stats.longest_request = max(self.stats.longest_request, max_tokens)
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
         self.stats.generated_tokens += sum(produced)
         self.stats.seconds += time.perf_counter() - started

@@ -15,7 +15,7 @@ from promptbreeder.backends import lmql_fixes, models
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes
 from promptbreeder.backends.hf_engine import HFEngine
 from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, InProcessLMTPClient
-from promptbreeder.errors import BackendError
+from promptbreeder.errors import BackendError, ModelError
 
 
 class LMQLBackend(Backend):
@@ -38,6 +38,8 @@ class LMQLBackend(Backend):
         """Any model LMQL itself knows (`openai/...`, `random`, `local:<hub name>`, ...)."""
         import lmql
 
+        models.offline()
+        _check_tokenizer_offline(model_string)
         lmql_fixes.apply()
         return cls(lmql.model(model_string), **options)
 
@@ -114,6 +116,22 @@ class LMQLLocalBackend(LMQLBackend):
     def close(self) -> None:
         super().close()  # cancels the dispatcher task with the loop
         self.client.shutdown()
+
+
+def _check_tokenizer_offline(model_string: str) -> None:
+    """Fail fast where LMQL would look for a tokenizer on the network (and retry for a minute)."""
+    if model_string.startswith(("openai/", "replicate:", "llama.cpp:")):
+        return  # remote APIs by the user's choice, or llama.cpp with its own tokenizer file
+    tokenizer = "gpt2" if model_string == "random" else model_string.removeprefix("local:")
+    from transformers import AutoTokenizer
+
+    try:
+        AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
+    except Exception:  # transformers raises OSError or ValueError depending on what is missing
+        raise ModelError(
+            f"LMQL model {model_string!r} needs the tokenizer {tokenizer!r}, which is not on this machine and"
+            f" nothing is downloaded at run time; {models.ACCEPTED_FORMS_HINT}"
+        ) from None
 
 
 def check_query_compiles(text: str) -> None:

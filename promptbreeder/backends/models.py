@@ -34,6 +34,8 @@ ACCEPTED_FORMS = (
     "a local .gguf file, or an LMQL model string ('local:<folder>', 'openai/<model>', 'random', 'llama.cpp:<file>')"
 )
 
+ACCEPTED_FORMS_HINT = "use 'smollm2-135m', a local Hugging Face folder or a local .gguf file instead"
+
 
 def offline() -> None:
     """Promise transformers and huggingface_hub that nothing will be downloaded; keep their output quiet."""

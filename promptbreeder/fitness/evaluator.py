@@ -31,6 +31,7 @@ class FitnessResult:
     answers: list[str]
     reasonings: list[str] = field(default_factory=list)
     failures: int = 0
+    first_error: str | None = None
 
     @property
     def fitness(self) -> float:
@@ -88,6 +89,7 @@ class FitnessEvaluator:
                 answers=answers[i * n : (i + 1) * n],
                 reasonings=[r.variables.get("REASONING", "") for r in results[i * n : (i + 1) * n]],
                 failures=sum(not r.ok for r in results[i * n : (i + 1) * n]),
+                first_error=next((r.error for r in results[i * n : (i + 1) * n] if not r.ok), None),
             )
             for i in range(len(candidates))
         ]

@@ -88,7 +88,34 @@ def _count_allowed_tokens_once() -> None:
                 return allowed(self) == self.mask.shape[0]
         elif other is self:
             return True
+        elif other.__class__ is TokenSetConcrete and allowed(self) != allowed(other):
+            return False  # different sizes: no need to compare the masks
         return original_eq(self, other)
+
+    def union(self, other):
+        # the union with an empty set, or of a full set, is a set we already have
+        if other.__class__ is TokenSetConcrete and self.tail is None and other.tail is None:
+            if allowed(other) == 0 or allowed(self) == self.mask.shape[0]:
+                return self
+            if allowed(self) == 0 or allowed(other) == other.mask.shape[0]:
+                return other
+        return original_union(self, other)
+
+    def intersect(self, other):
+        if other.__class__ is TokenSetConcrete and self.tail is None and other.tail is None:
+            if allowed(other) == other.mask.shape[0]:
+                return self
+            if allowed(self) == self.mask.shape[0]:
+                return other
+        return original_intersect(self, other)
+
+    def setminus(self, other):
+        if other.__class__ is TokenSetConcrete and self.tail is None and allowed(other) == 0:
+            return self
+        return original_setminus(self, other)
+
+    original_union, original_intersect = TokenSetConcrete.union, TokenSetConcrete.intersect
+    original_setminus = TokenSetConcrete.setminus
 
     original_merge_tail = TokenSetConcrete.merge_tail
 
@@ -107,12 +134,68 @@ def _count_allowed_tokens_once() -> None:
             return next(iter(matchers.values()))
         return original_instance()
 
+    _share_identical_token_sets()
     eq._promptbreeder_fixed = True
     TokenSetConcrete.__eq__ = eq
     TokenSetConcrete.__hash__ = None  # defining __eq__ on a class drops __hash__; keep that explicit
     TokenSetConcrete.__len__ = lambda self: allowed(self)
     TokenSetConcrete.merge_tail = merge_tail
+    TokenSetConcrete.union, TokenSetConcrete.intersect, TokenSetConcrete.setminus = union, intersect, setminus
     VocabularyMatcher.instance = staticmethod(instance)
+
+
+def _share_identical_token_sets() -> None:
+    """`tset("eos")` and friends build and copy a vocabulary mask on every call (LMQL makes several
+    per token); token sets never change after construction, so equal calls can share one object."""
+    import sys
+
+    import lmql.ops.token_set as token_set
+
+    original = token_set.tset
+    shared: dict = {}
+
+    def tset(*tokens, regex=False, prefix=False, exact=False, charlen=None, name=None):
+        try:
+            key = (tuple(frozenset(t) if isinstance(t, set) else t for t in tokens), regex, prefix, exact, charlen, name)
+            found = shared.get(key)
+        except TypeError:  # unhashable arguments: build as LMQL would
+            return original(*tokens, regex=regex, prefix=prefix, exact=exact, charlen=charlen, name=name)
+        if found is None:
+            if len(shared) > 4096:
+                shared.clear()
+            found = shared[key] = original(*tokens, regex=regex, prefix=prefix, exact=exact, charlen=charlen, name=name)
+        return found
+
+    # modules that imported the name keep their own reference to it: replace it there too
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("lmql") and getattr(module, "tset", None) is original:
+            module.tset = tset
+
+
+def _hash_follow_map_values_in_c() -> None:
+    """`FollowMap.simplify` makes every value hashable by rebuilding it in Python, and those values
+    hold all tokens generated so far, so each token cost time linear in the text. A value that is
+    hashable already (or a list of hashable items, as a tuple) comes back equal from that rebuild;
+    return it without the walk."""
+    from lmql.ops.follow_map import FollowMap
+
+    original = FollowMap.hashable
+    if getattr(original, "_promptbreeder_fixed", False):
+        return
+
+    def hashable(self, value):
+        kind = type(value)
+        if kind is tuple or kind is list:
+            candidate = value if kind is tuple else tuple(value)
+            try:
+                hash(candidate)
+                return candidate
+            except TypeError:
+                pass
+        return original(self, value)
+
+    hashable._promptbreeder_fixed = True
+    FollowMap.hashable = hashable
 
 
 def apply() -> None:
@@ -123,4 +206,5 @@ def apply() -> None:
     _silence_result_access_print()
     _eos_inside_prompt_is_not_the_end()
     _count_allowed_tokens_once()
+    _hash_follow_map_values_in_c()
     _applied = True

@@ -135,10 +135,15 @@ class HFEngine:
             logits = out.logits[:, -1, :].float()
             if bias is not None:
                 logits = logits + bias
-            logprobs = torch.log_softmax(logits, dim=-1)
-            chosen = self._choose(rows, logits, logprobs, generators)
-            top_values, top_indices = torch.topk(logprobs, top_n, dim=-1)
-            chosen_logprobs = logprobs.gather(-1, chosen[:, None])[:, 0]
+            # log-probabilities only where LMQL needs them: the chosen token and the top alternatives
+            normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)
+            chosen = self._choose(rows, logits, generators)
+            chosen_logprobs = (logits.gather(-1, chosen[:, None]) - normaliser)[:, 0]
+            if top_n == 1 and generators is None:
+                top_values, top_indices = chosen_logprobs[:, None], chosen[:, None]
+            else:
+                top_logits, top_indices = torch.topk(logits, top_n, dim=-1)
+                top_values = top_logits - normaliser
 
             chosen_list, chosen_lp = chosen.tolist(), chosen_logprobs.tolist()
             top_v, top_i = top_values.tolist(), top_indices.tolist()
@@ -174,9 +179,9 @@ class HFEngine:
         self.stats.generated_tokens += sum(produced)
         self.stats.seconds += time.perf_counter() - started
 
-    def _choose(self, rows, logits, logprobs, generators) -> torch.Tensor:
+    def _choose(self, rows, logits, generators) -> torch.Tensor:
         if generators is None:
-            return logprobs.argmax(dim=-1)
+            return logits.argmax(dim=-1)
         row = rows[0]  # a batch shares its decoding mode
         scaled = logits / row.temperature
         if row.top_k is not None:

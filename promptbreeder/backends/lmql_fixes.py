@@ -9,16 +9,17 @@
    model's end-of-sequence token (ChatML's `<|im_end|>` is SmolLM2's eos), LMQL feeds those prompt
    tokens one by one and stops decoding at the first eos, so every later variable comes back empty.
    A sequence is now finished at an eos only when no more prompt tokens are queued behind it.
-3. Speed: comparing a token set with "∅" or "*" summed its whole vocabulary mask, tens of thousands
-   of times per query (half of LMQL's time per token). Masks never change after construction, so
-   the count of allowed tokens is computed once per set, and merging the "tails" of two sets
-   (only defined when one has a tail) no longer sums the mask when neither has one. Looking up the
-   vocabulary matcher skips the context walk when the process has only one.
+3. Speed (LMQL's own per-token work is what our backend adds over raw `generate`): comparing a
+   token set with "∅" or "*" summed its whole vocabulary mask, tens of thousands of times per query
+   (half of LMQL's time per token). Token sets never change after construction, so: the count of
+   allowed tokens is computed once per set and compared before whole masks are; unions,
+   intersections and differences with empty or full sets return an operand; equal `tset(...)` calls
+   share one set; merging "tails" skips the mask sum when neither set has one; the vocabulary matcher
+   lookup skips the context walk when the process has only one; follow-map values that are hashable
+   already are not rebuilt element by element.
 """
 
 from __future__ import annotations
-
-import functools
 
 _applied = False
 
@@ -33,10 +34,7 @@ def _silence_result_access_print() -> None:
     from lmql.runtime.interpreter import LMQLResult
 
     original = LMQLResult.__getitem__
-    if getattr(original, "_promptbreeder_fixed", False):
-        return
 
-    @functools.wraps(original)
     def getitem(self, key):
         if key == 0:
             return original(self, key)
@@ -44,7 +42,6 @@ def _silence_result_access_print() -> None:
             return self.variables[key]
         raise KeyError(key)
 
-    getitem._promptbreeder_fixed = True
     LMQLResult.__getitem__ = getitem
 
 
@@ -52,17 +49,13 @@ def _eos_inside_prompt_is_not_the_end() -> None:
     from lmql.runtime.dclib.dclib_seq import DecoderSequence, DeterministicDecoderSequence
 
     original = DecoderSequence.is_done
-    if getattr(original, "_promptbreeder_fixed", False):
-        return
 
-    @functools.wraps(original)
     def is_done(self):
         if not original(self):
             return False
         pending_prompt = isinstance(self, DeterministicDecoderSequence) and len(self.next_ids) > 0
         return not pending_prompt
 
-    is_done._promptbreeder_fixed = True
     DecoderSequence.is_done = is_done
 
 
@@ -71,8 +64,6 @@ def _count_allowed_tokens_once() -> None:
     from lmql.ops.token_set import TokenSetConcrete, VocabularyMatcher
 
     original_eq = TokenSetConcrete.__eq__
-    if getattr(original_eq, "_promptbreeder_fixed", False):
-        return
 
     def allowed(token_set) -> int:
         count = token_set.__dict__.get("_allowed_count")
@@ -135,7 +126,6 @@ def _count_allowed_tokens_once() -> None:
         return original_instance()
 
     _share_identical_token_sets()
-    eq._promptbreeder_fixed = True
     TokenSetConcrete.__eq__ = eq
     TokenSetConcrete.__hash__ = None  # defining __eq__ on a class drops __hash__; keep that explicit
     TokenSetConcrete.__len__ = lambda self: allowed(self)
@@ -180,8 +170,6 @@ def _hash_follow_map_values_in_c() -> None:
     from lmql.ops.follow_map import FollowMap
 
     original = FollowMap.hashable
-    if getattr(original, "_promptbreeder_fixed", False):
-        return
 
     def hashable(self, value):
         kind = type(value)
@@ -194,7 +182,6 @@ def _hash_follow_map_values_in_c() -> None:
                 pass
         return original(self, value)
 
-    hashable._promptbreeder_fixed = True
     FollowMap.hashable = hashable
 
 

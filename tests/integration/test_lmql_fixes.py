@@ -131,3 +131,19 @@ def _rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def test_constraints_still_hold_with_the_token_set_speed_ups(real_backend):
+    cases = [
+        ('"{prompt}Answer: [A]" where A in ["yes", "no", "maybe"]', lambda a: a in ("yes", "no", "maybe")),
+        ('"{prompt}Answer: [A]" where INT(A) and len(TOKENS(A)) < 4', lambda a: a.strip().isdigit()),
+        ('"{prompt}Answer: [A]" where REGEX(A, r"-?[0-9]+") and len(TOKENS(A)) < 6', lambda a: a.lstrip("-").isdigit()),
+        ('"{prompt}[A]" where STOPS_AT(A, ".") and len(TOKENS(A)) < 40', lambda a: a.endswith(".") and a.count(".") == 1),
+        ('"{prompt}[A]" where len(TOKENS(A)) < 5', lambda a: 0 < len(a)),
+    ]
+    prompt = CHAT.format(q="Is 7 plus 5 equal to 12? Explain briefly.")
+    results = real_backend.run_many([QueryRequest(query=q, inputs={"prompt": prompt}) for q, _ in cases])
+    for (query, holds), result in zip(cases, results):
+        assert result.ok, result.error
+        assert holds(result.variables["A"]), (query, result.variables["A"])
+    assert real_backend.count_tokens(results[-1].variables["A"]) <= 4

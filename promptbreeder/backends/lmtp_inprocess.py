@@ -14,7 +14,7 @@ import asyncio
 import contextvars
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from promptbreeder.backends.hf_engine import GenerateRow, HFEngine
 
@@ -28,7 +28,6 @@ class _Pending:
     queue: asyncio.Queue
     row: GenerateRow | None = None
     score_input: tuple[list[int], list[int]] | None = None
-    created: float = field(default_factory=time.perf_counter)
 
 
 class InProcessLMTPClient:

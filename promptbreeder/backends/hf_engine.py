@@ -5,8 +5,9 @@ alternatives streamed while generating; and we want sampling that is reproducibl
 share a batch. A lean KV-cached loop gives all of that and runs faster than `generate` on CPU.
 
 Reproducible sampling: each row draws from its own `torch.Generator`, seeded from the request seed
-and the row's prompt tokens, so a sampled continuation depends only on (seed, prompt) — never on
-which other queries happened to be batched with it, nor on timing.
+and the row's prompt tokens, so a sampled continuation depends on (seed, prompt) and not on timing
+or on which other queries share its batch (up to float rounding of batched matrix products, which
+the tests check does not change the tokens).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class EngineStats:
     generated_tokens: int = 0
     seconds: float = 0.0
     model_loads: int = 0
+    shared_prefix_tokens: int = 0  # prompt tokens not recomputed thanks to a prefix shared in a batch
     longest_request: int = 0  # most tokens one row asked for (LMQL asks for at most its chunk size)
     batch_sizes: list[int] = field(default_factory=list)
 
@@ -69,6 +71,8 @@ class EngineStats:
 
 class HFEngine:
     """Owns one model and tokenizer. Thread-safe: one batch at a time runs under `self.lock`."""
+
+    MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth an extra forward pass
 
     def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -109,8 +113,7 @@ class HFEngine:
     def _generate_batch(self, rows: list[GenerateRow], emit: Emit) -> None:
         started = time.perf_counter()
         batch = len(rows)
-        input_ids, attention = self._left_pad([r.prompt_ids for r in rows])
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        cache, step_ids, step_attention, step_positions = self._prefill_inputs([r.prompt_ids for r in rows])
         bias = self._bias_tensor(rows)
         generators = [r.generator() for r in rows] if rows[0].temperature > 0 else None
         max_tokens = max(r.max_tokens for r in rows)
@@ -118,8 +121,6 @@ class HFEngine:
         done = [False] * batch
         produced = [0] * batch
         events = []
-        cache = None
-        step_ids, step_attention, step_positions = input_ids, attention, positions
 
         for step in range(max_tokens):
             out = self.model(
@@ -178,6 +179,29 @@ class HFEngine:
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
         self.stats.generated_tokens += sum(produced)
         self.stats.seconds += time.perf_counter() - started
+
+    def _prefill_inputs(self, prompts: list[list[int]]):
+        """Cache and inputs for the first forward pass; a prefix shared by every row is computed once.
+
+        Fitness queries put the same system and task prompt before each question, so most of a
+        batch's prompt tokens are usually shared. The shared part runs as one row, its KV cache is
+        repeated for every row, and only the differing suffixes (left-padded) run batched; each row
+        keeps at least one token of its own to produce its first logits.
+        """
+        shared = _common_prefix_length(prompts)
+        shared = min(shared, min(len(p) for p in prompts) - 1)
+        if len(prompts) < 2 or shared < self.MIN_SHARED_PREFIX:
+            ids, attention = self._left_pad(prompts)
+            return None, ids, attention, (attention.cumsum(-1) - 1).clamp(min=0)
+        prefix = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=self.device)
+        cache = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+        cache.batch_repeat_interleave(len(prompts))
+        self.stats.forward_passes += 1
+        self.stats.shared_prefix_tokens += shared * (len(prompts) - 1)
+        ids, suffix_attention = self._left_pad([p[shared:] for p in prompts])
+        attention = torch.cat([suffix_attention.new_ones(len(prompts), shared), suffix_attention], dim=-1)
+        positions = shared + (suffix_attention.cumsum(-1) - 1).clamp(min=0)
+        return cache, ids, attention, positions
 
     def _choose(self, rows, logits, generators) -> torch.Tensor:
         if generators is None:
@@ -240,3 +264,12 @@ class HFEngine:
                 index = torch.tensor(list(row.logit_bias.keys()), dtype=torch.long)
                 bias[i, index] = torch.tensor(list(row.logit_bias.values()), dtype=torch.float32)
         return bias.to(self.device)
+
+
+def _common_prefix_length(sequences: list[list[int]]) -> int:
+    first, length = sequences[0], min(len(s) for s in sequences)
+    for i in range(length):
+        token = first[i]
+        if any(s[i] != token for s in sequences):
+            return i
+    return length

@@ -126,6 +126,7 @@ class QueryResult:
     generated_tokens: int = 0
     seconds: float = 0.0
     error: str | None = None
+    cached: bool = False  # answered from a cache, not by the model
 
     @property
     def ok(self) -> bool:
@@ -137,6 +138,7 @@ class Usage:
     """Running totals of what a backend did; `by_name` splits them per query name."""
 
     calls: int = 0
+    cached_calls: int = 0
     failed_calls: int = 0
     prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -144,6 +146,9 @@ class Usage:
     by_name: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def record(self, request: QueryRequest, result: QueryResult) -> None:
+        if result.cached:
+            self.cached_calls += 1
+            return
         self.calls += 1
         self.failed_calls += 0 if result.ok else 1
         self.prompt_tokens += result.prompt_tokens

@@ -1,0 +1,41 @@
+"""A backend wrapper that answers repeated requests from a `CallCache` instead of the model.
+
+Only successful results are stored. A cached answer comes back with `cached=True` and is counted in
+`usage.cached_calls`, not in `usage.calls`: `usage.calls` is what the model actually did.
+"""
+
+from __future__ import annotations
+
+from promptbreeder.backends.base import Backend, QueryRequest, QueryResult
+from promptbreeder.store.cache import CallCache, call_key
+
+
+class CachingBackend(Backend):
+    name = "caching"
+
+    def __init__(self, inner: Backend, cache: CallCache, model: str):
+        super().__init__()
+        self.inner, self.cache, self.model = inner, cache, model
+
+    async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        keys = [call_key(self.model, r) for r in requests]
+        results: list[QueryResult | None] = []
+        for key in keys:
+            hit = self.cache.get_call(key)
+            results.append(None if hit is None else QueryResult(cached=True, **hit))
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:
+            fresh = await self.inner._run_batch([requests[i] for i in missing])
+            for i, result in zip(missing, fresh):
+                results[i] = result
+                if result.ok:
+                    self.cache.put_call(keys[i], self.model, requests[i].name, result.variables, result.prompt,
+                                        result.prompt_tokens, result.generated_tokens)
+        return results
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def close(self) -> None:
+        super().close()
+        self.inner.close()

@@ -1,0 +1,53 @@
+"""The PromptBreeder unit: task prompts plus the mutation prompt that evolves them (Fernando et al. 2023).
+
+A unit's first task prompt goes before the question and, when there are two, the second after it.
+Units are plain data: the engine saves them in run snapshots with `to_dict` and restores them with
+`from_dict`, so every field must stay JSON-serialisable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MAX_CONTEXT = 8  # correct workings-out a unit keeps for few-shot context and Lamarckian mutation
+
+
+@dataclass
+class Unit:
+    id: str
+    task_prompts: list[str]
+    mutation_prompt: str
+    thinking_style: str
+    generation: int = 0
+    parent: str | None = None
+    operator: str | None = None  # the operator that made this unit from `parent` ("init" for generation 0)
+    # correct workings-out from fitness evaluations: {"question", "reasoning", "answer"}
+    context: list[dict[str, str]] = field(default_factory=list)
+    fitness: float | None = None
+    fitness_history: list[dict[str, Any]] = field(default_factory=list)  # {"generation", "fitness", "variant"}
+    # ancestors' prompts, oldest first, as the lineage-based mutation shows them: {"generation", "prompt", "fitness"}
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def task_prompt(self) -> str:
+        return self.task_prompts[0]
+
+    @property
+    def task_prompt_after(self) -> str:
+        return self.task_prompts[1] if len(self.task_prompts) > 1 else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Unit":
+        return cls(**data)
+
+    def remember_working(self, question: str, reasoning: str, answer: str) -> None:
+        """Keep a correct working-out (newest last, at most MAX_CONTEXT, no duplicates)."""
+        item = {"question": question, "reasoning": reasoning, "answer": answer}
+        if item in self.context:
+            return
+        self.context.append(item)
+        del self.context[:-MAX_CONTEXT]

@@ -1,0 +1,1 @@
+"""Mutation operators: one `.lmql` query each (in promptbreeder/queries/), see base.py for the contract."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from promptbreeder.tracking.base import RunInfo, Trackers
+from promptbreeder.tracking.console import ConsoleTracker
+from promptbreeder.tracking.wandb_tracker import WandbTracker, wandb_mode
+
+SUMMARY = {"best": 0.5, "mean": 0.25, "operator_stats": {"first_order": {"used": 3, "failed": 1, "beat_parent": 1}}}
+POPULATION = [{"id": "u1", "prompt": "Add carefully.", "fitness": 0.5, "operator": "first_order", "parent": "u0"}]
+
+
+def info(folder, start=0):
+    return RunInfo(id="t-run1-abc", task="t", number=1, folder=str(folder), start_generation=start,
+                   config={"evolution_generations": 3, "seed": 0})
+
+
+def test_console_bar_and_verbose_lines():
+    out = io.StringIO()
+    tracker = ConsoleTracker(out=out, verbose=True)
+    tracker.start(info("."))
+    tracker.generation(1, 3, SUMMARY, POPULATION)
+    tracker.finish()
+    text = out.getvalue()
+    assert "generation 1/3: best 0.500 mean 0.250" in text and "run 1" in text
+
+
+def test_wandb_is_offline_without_a_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert wandb_mode() == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_mode() == "online"
+
+
+def test_wandb_logs_offline_and_a_continued_run_resumes_the_same_id(monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for start in (0, 1):
+        tracker = Trackers(WandbTracker(project="promptbreeder-tests"))
+        tracker.start(info(tmp_path, start))
+        tracker.generation(start + 1, 3, SUMMARY, POPULATION)
+        tracker.heldout([{"name": "best", "prompt": "Add carefully.", "score": 0.4}])
+        tracker.finish()
+    runs = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(name.endswith("t-run1-abc") for name in runs)
+
+
+def test_a_broken_wandb_does_not_stop_the_run(monkeypatch, tmp_path, capsys):
+    import wandb
+
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("no disk")))
+    tracker = WandbTracker(project="p")
+    tracker.start(info(tmp_path))
+    tracker.generation(1, 3, SUMMARY, POPULATION)
+    tracker.finish()
+    assert "wandb tracking off: RuntimeError: no disk" in capsys.readouterr().err

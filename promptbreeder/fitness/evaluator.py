@@ -1,12 +1,15 @@
 """Fitness: run the task's fitness-test query for candidate prompts over examples and score the answers.
 
 All (candidate × example) queries of one call go to the backend together, so they are batched into
-shared generate calls. A failed query scores 0 and is counted; it never raises.
+shared generate calls; `evaluate_groups` does the same for several (candidates, examples, variant)
+groups at once, so a generation's tournaments, each on its own batch, still cost one backend call.
+A failed query scores 0 and is counted; it never raises.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
 from promptbreeder.daycare.loader import DayCare, Task
@@ -32,10 +35,16 @@ class FitnessResult:
     reasonings: list[str] = field(default_factory=list)
     failures: int = 0
     first_error: str | None = None
+    questions: list[str] = field(default_factory=list)  # the examples' inputs, in score order
 
     @property
     def fitness(self) -> float:
         return sum(self.scores) / len(self.scores) if self.scores else 0.0
+
+    def correct_workings(self) -> list[tuple[str, str, str]]:
+        """(question, reasoning, answer) of every fully right answer that came with a working-out."""
+        return [(q, r, a) for q, r, a, s in zip(self.questions, self.reasonings, self.answers, self.scores)
+                if s >= 1.0 and r.strip()]
 
 
 class FitnessEvaluator:
@@ -74,22 +83,43 @@ class FitnessEvaluator:
 
     def evaluate(self, candidates: list[Candidate], examples: list[dict], variant: str = "noCoT") -> list[FitnessResult]:
         """Fitness of each candidate on the same examples (one batched backend call for all)."""
-        if not candidates or not examples:
-            return [FitnessResult(variant, [], []) for _ in candidates]
-        requests = [r for c in candidates for r in self.requests(c, examples, variant)]
-        results = self.backend.run_many(requests)
+        return self.evaluate_groups([(candidates, examples, variant)])[0]
+
+    def evaluate_groups(self, groups: Sequence[tuple[Sequence[Candidate], Sequence[dict], str]]
+                        ) -> list[list[FitnessResult]]:
+        """`evaluate` for several (candidates, examples, variant) groups in ONE backend call.
+
+        Returns, per group, one result per candidate. Scoring also runs once over all answers, so a
+        model-based scorer costs one more call, not one per group.
+        """
+        spans, requests = [], []
+        for candidates, examples, variant in groups:
+            start = len(requests)
+            if candidates and examples:
+                requests += [r for c in candidates for r in self.requests(c, list(examples), variant)]
+            spans.append((start, len(requests)))
+        results = self.backend.run_many(requests) if requests else []
         answers = [r.variables.get("ANSWER", "") if r.ok else "" for r in results]
-        scores = self.scorer.score_many(answers, [examples[i % len(examples)] for i in range(len(results))])
+        gold = [ex for candidates, examples, _ in groups if candidates and examples
+                for _ in candidates for ex in examples]
+        scores = self.scorer.score_many(answers, gold) if results else []
         scores = [s if r.ok else 0.0 for s, r in zip(scores, results)]
-        n = len(examples)
-        return [
-            FitnessResult(
-                variant=variant,
-                scores=scores[i * n : (i + 1) * n],
-                answers=answers[i * n : (i + 1) * n],
-                reasonings=[r.variables.get("REASONING", "") for r in results[i * n : (i + 1) * n]],
-                failures=sum(not r.ok for r in results[i * n : (i + 1) * n]),
-                first_error=next((r.error for r in results[i * n : (i + 1) * n] if not r.ok), None),
-            )
-            for i in range(len(candidates))
-        ]
+        out = []
+        for (candidates, examples, variant), (start, _) in zip(groups, spans):
+            if not candidates or not examples:
+                out.append([FitnessResult(variant, [], []) for _ in candidates])
+                continue
+            n, group = len(examples), []
+            for i in range(len(candidates)):
+                lo, hi = start + i * n, start + (i + 1) * n
+                group.append(FitnessResult(
+                    variant=variant,
+                    scores=scores[lo:hi],
+                    answers=answers[lo:hi],
+                    reasonings=[r.variables.get("REASONING", "") for r in results[lo:hi]],
+                    failures=sum(not r.ok for r in results[lo:hi]),
+                    first_error=next((r.error for r in results[lo:hi] if not r.ok), None),
+                    questions=[str(ex["input"]) for ex in examples],
+                ))
+            out.append(group)
+        return out

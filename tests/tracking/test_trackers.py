@@ -47,7 +47,7 @@ def test_wandb_logs_offline_and_a_continued_run_resumes_the_same_id(monkeypatch,
         tracker.heldout([{"name": "best", "prompt": "Add carefully.", "score": 0.4}])
         tracker.finish()
     runs = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
-    assert len(runs) == 2 and all(name.endswith("t-run1-abc") for name in runs)
+    assert len(runs) == 2 and all("-t-run1-abc" in name for name in runs)  # wandb adds "-1" within one second
 
 
 def test_a_broken_wandb_does_not_stop_the_run(monkeypatch, tmp_path, capsys):

@@ -1,0 +1,295 @@
+"""The tournament engine in the fake world of conftest.py (no model anywhere)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+
+import pytest
+
+from promptbreeder.engine import format_report
+from promptbreeder.engine.breeder import STATE_KEYS
+from promptbreeder.errors import RunError
+
+
+def events(breeder, name):
+    return [e for e in breeder.store.events() if e["event"] == name]
+
+
+def questions_by_prompt(requests):
+    """task prompt -> variant -> questions it was asked (fitness requests only)."""
+    seen = defaultdict(lambda: defaultdict(list))
+    for r in requests:
+        if r.name.startswith("fitness_"):
+            seen[r.inputs["task_prompt"]][r.name].append(r.inputs["question"])
+    return seen
+
+
+def test_initialise_writes_prompts_in_one_call_and_scores_everyone_on_one_batch(make_breeder, day_care):
+    breeder = make_breeder(evolution_generations=0)
+    breeder.initialise()
+    backend, population = breeder.backend, breeder.population
+    assert [u.id for u in population] == [f"u{i}" for i in range(8)]
+    for unit in population:
+        assert unit.operator == "init" and unit.parent is None and unit.generation == 0
+        assert len(unit.task_prompts) == 2 and all(p.startswith("Solve it (") for p in unit.task_prompts)
+        assert unit.mutation_prompt in breeder.mutation_prompts and unit.thinking_style in breeder.thinking_styles
+        assert unit.fitness is not None
+        assert [h["variant"] for h in unit.fitness_history] == ["noCoT", "CoT"]
+        assert unit.fitness == sum(h["fitness"] for h in unit.fitness_history) / 2
+    assert backend.batches[0] == ["fake_init"] * 16, "every init request of every unit in one call"
+    assert len(backend.batches) == 2 and Counter(backend.batches[1]) == {"fitness_noCoT": 40, "fitness_CoT": 40}
+    asked = questions_by_prompt(backend.requests)
+    assert len(asked) == 8, "init prompts differ between units"
+    batches = {tuple(v) for per_variant in asked.values() for v in per_variant.values()}
+    assert len(batches) == 1 and len(next(iter(batches))) == 5
+    heldout = {e["input"] for e in breeder.heldout}
+    assert not heldout & set(next(iter(batches))), "evolution never sees held-out examples"
+    assert breeder.store.steps() == [0]
+    assert set(breeder.store.load_latest().state) == set(STATE_KEYS)
+
+
+def test_init_failures_are_retried_once_then_fall_back_to_the_task_description(make_breeder, world):
+    world.init_fails = True
+    breeder = make_breeder(evolution_generations=0)
+    breeder.initialise()
+    assert breeder.backend.batches[:2] == [["fake_init"] * 16] * 2
+    assert len(breeder.backend.batches) == 3
+    assert all(u.task_prompts == [breeder.task_description] for u in breeder.population)
+    assert len(events(breeder, "init_failed")) == 8
+
+
+def test_the_loser_is_replaced_by_a_child_of_the_winner_and_pairs_share_a_batch(make_breeder):
+    breeder = make_breeder()
+    breeder.initialise()
+    before = {u.id: u for u in breeder.population}
+    asked_from = len(breeder.backend.requests)
+    breeder.run_generation(1)
+    after = {u.id: u for u in breeder.population}
+    tournaments = events(breeder, "tournament")
+    assert len(tournaments) == 4 and sorted(i for t in tournaments for i in t["pair"]) == sorted(before)
+    asked = questions_by_prompt(breeder.backend.requests[asked_from:])
+    for t in tournaments:
+        a, b = (before[i] for i in t["pair"])
+        assert asked[a.task_prompt] == asked[b.task_prompt], "both units of a pair see the same examples"
+        assert len(asked[a.task_prompt]["fitness_noCoT"]) == 5
+        winner, loser, child = before[t["winner"]], before[t["loser"]], after[t["child"]]
+        assert {winner.id, loser.id} == set(t["pair"]) and winner.id in after and loser.id not in after
+        assert child.parent == winner.id and child.operator == t["operator"] == "append" and child.generation == 1
+        if "prompt_crossover" not in t["post"]:  # crossover (10% of children) swaps the prompt
+            assert child.task_prompt.startswith(winner.task_prompt + " ")
+        assert child.fitness is None and child.fitness_history == [], "children are scored in their first tournament"
+        assert child.lineage[-1]["prompt"] == winner.task_prompt
+        if not t["tie"] and not t["elite_saved"]:
+            assert winner.fitness > loser.fitness
+        assert t["fitness"] == [a.fitness, b.fitness]
+    assert len({tuple(asked[before[t["pair"][0]].task_prompt]["fitness_noCoT"]) for t in tournaments}) > 1, \
+        "each pair draws its own batch"
+    assert sorted(u.id for u in breeder.population if u.id not in before) == ["u10", "u11", "u8", "u9"]
+
+
+def test_ties_are_broken_by_the_rng_and_the_elite_survives_them(make_breeder, world):
+    world.everyone_wrong = True
+    winners = []
+    for seed in (1, 2):
+        breeder = make_breeder(population_size=20, seed=seed, runs=f"runs_{seed}")
+        breeder.initialise()
+        breeder.run_generation(1)
+        tournaments = events(breeder, "tournament")
+        assert all(t["tie"] for t in tournaments)
+        positions = {t["pair"].index(t["winner"]) for t in tournaments}
+        assert positions == {0, 1}, "a tie goes either way"
+        assert "u0" in {u.id for u in breeder.population}, "all equal: the first unit is the elite"
+        winners.append([t["winner"] for t in tournaments])
+    assert winners[0] != winners[1]
+
+
+def test_the_elite_is_never_replaced_even_when_it_loses(make_breeder, world):
+    breeder = make_breeder()
+    breeder.initialise()
+    elite = max(breeder.population, key=lambda u: u.fitness)
+    world.always_wrong.add(elite.task_prompt)
+    world.always_right.update(u.task_prompt for u in breeder.population if u is not elite)
+    breeder.run_generation(1)
+    [t] = [t for t in events(breeder, "tournament") if elite.id in t["pair"]]
+    other = next(i for i in t["pair"] if i != elite.id)
+    assert t["elite_saved"] and t["winner"] == elite.id and t["loser"] == other
+    assert elite.fitness == 0.0 and elite in breeder.population
+    assert not any(t["elite_saved"] for t in events(breeder, "tournament") if elite.id not in t["pair"])
+
+
+def test_a_failing_operator_is_retried_once_then_the_winner_is_copied(make_breeder, fakes):
+    breeder = make_breeder(operators=[fakes.Failing("bad")])
+    breeder.initialise()
+    breeder.run_generation(1)
+    assert breeder.backend.batches[3:] == [["fake_mutation"] * 4] * 2, "one call for all, one for all retries"
+    by_id = {u.id: u for u in breeder.population}
+    for t in events(breeder, "tournament"):
+        child = by_id[t["child"]]
+        assert t["operator"] == child.operator == "copy" and t["tried"] == ["bad", "bad"]
+        assert child.parent == t["winner"] and child.id != t["winner"]
+        if "prompt_crossover" not in t["post"]:
+            assert child.task_prompts == by_id[t["winner"]].task_prompts
+    assert len(events(breeder, "mutation_failed")) == 4
+    assert breeder.mutator.stats["bad"] == {"used": 8, "failed": 8, "beat_parent": 0}
+
+
+def test_the_retry_draws_a_different_operator(make_breeder, fakes):
+    breeder = make_breeder(operators=[fakes.Failing("bad"), fakes.AppendWord("good")], population_size=20)
+    breeder.initialise()
+    breeder.run_generation(1)
+    tournaments = events(breeder, "tournament")
+    assert all(t["operator"] == "good" for t in tournaments)
+    retried = [t for t in tournaments if t["tried"] == ["bad", "good"]]
+    assert retried and all(t["tried"] in (["good"], ["bad", "good"]) for t in tournaments)
+    stats = breeder.mutator.stats
+    assert stats["bad"]["used"] == stats["bad"]["failed"] == len(retried)
+    assert stats["good"] == {"used": 10, "failed": 0, "beat_parent": 0}
+    assert not events(breeder, "mutation_failed")
+
+
+def test_debug_mode_applies_the_operators_in_turn(make_breeder, fakes):
+    ops = [fakes.AppendWord("a"), fakes.AppendWord("b"), fakes.NoCall("c")]
+    breeder = make_breeder(operators=ops, debug_mode=True, evolution_generations=3)
+    breeder.run()
+    used = [t["operator"] for t in events(breeder, "tournament")]
+    assert used == ["a", "b", "c"] * 4
+
+
+def test_post_mutation_operators_fire_for_about_ten_percent_of_children(make_breeder):
+    calls = []
+    breeder = make_breeder(population_size=40, evolution_generations=15, post_calls=calls)
+    breeder.run()
+    counts = Counter(calls)
+    children = 20 * 15
+    assert set(counts) == {"prompt_crossover", "context_shuffling"}
+    for name in counts:
+        assert 0.05 * children <= counts[name] <= 0.17 * children, counts
+        assert breeder.mutator.stats[name]["used"] == counts[name]
+    assert Counter(p for t in events(breeder, "tournament") for p in t["post"]) == counts
+
+
+def test_fitness_improves_over_generations_in_the_fake_world(make_breeder):
+    breeder = make_breeder(population_size=12, evolution_generations=10)
+    breeder.run()
+    means = [e["mean"] for e in events(breeder, "generation")]
+    assert len(means) == 11
+    assert means[-1] > means[0] + 0.3, means
+    best = max((u for u in breeder.population if u.fitness is not None), key=lambda u: u.fitness)
+    assert "carefully" in best.task_prompt and best.fitness == 1.0
+    assert breeder.mutator.stats["append"]["beat_parent"] > 0
+
+
+def test_each_generation_makes_a_bounded_number_of_backend_calls(make_breeder, fakes):
+    marks = []
+    ops = [fakes.AppendWord(), fakes.Failing("bad"), fakes.NoCall()]
+    breeder = make_breeder(operators=ops, population_size=10, evolution_generations=6,
+                           progress=lambda g, total, best, mean: marks.append(len(breeder.backend.batches)))
+    breeder.run()
+    per_generation = [b - a for a, b in zip(marks, marks[1:])]
+    assert len(per_generation) == 6 and all(1 <= n <= 3 for n in per_generation), per_generation
+    for batch in breeder.backend.batches:
+        kinds = {name.startswith("fitness_") for name in batch}
+        assert len(kinds) == 1, "fitness and operator queries go in separate, whole-generation calls"
+
+
+def test_correct_cot_workings_out_are_remembered(make_breeder):
+    breeder = make_breeder(evolution_generations=0)
+    breeder.initialise()
+    remembered = [item for u in breeder.population for item in u.context]
+    assert remembered
+    for item in remembered:
+        a, b = [int(n) for n in re.findall(r"\d+", item["question"])]
+        assert int(item["answer"]) == a + b and item["reasoning"].startswith(f"{a} plus {b}")
+
+    no_cot = make_breeder(evolution_generations=0, test_CoT=False, runs="runs_nocot")
+    no_cot.initialise()
+    assert all(u.context == [] for u in no_cot.population)
+    assert all([h["variant"] for h in u.fitness_history] == ["noCoT"] for u in no_cot.population)
+
+
+def test_verbose_writes_one_line_per_tournament(make_breeder):
+    lines = []
+    breeder = make_breeder(verbose=True, evolution_generations=2, log_line=lines.append)
+    breeder.run()
+    assert len(lines) == 8 and all(line.startswith("gen ") and " wins; " in line for line in lines)
+    quiet = []
+    make_breeder(evolution_generations=2, log_line=quiet.append, runs="runs_quiet").run()
+    assert quiet == []
+
+
+def test_progress_is_reported_after_every_step(make_breeder):
+    seen = []
+    breeder = make_breeder(evolution_generations=3, progress=lambda *args: seen.append(args))
+    breeder.run()
+    assert [s[:2] for s in seen] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    generations = events(breeder, "generation")
+    assert [(e["best"], e["mean"]) for e in generations] == [s[2:] for s in seen]
+
+
+def test_report_compares_the_top_units_with_the_baselines_on_held_out_examples(make_breeder):
+    breeder = make_breeder(population_size=12, evolution_generations=10)
+    breeder.run()
+    state = breeder.state()
+    asked_from = len(breeder.backend.requests)
+    report = breeder.report()
+    assert breeder.state() == state, "reporting draws nothing from the RNG and changes no unit"
+    assert len(breeder.backend.batches) and breeder.backend.batches[-1].count("fitness_noCoT") == 5 * 20
+    asked = {r.inputs["question"] for r in breeder.backend.requests[asked_from:]}
+    assert asked == {e["input"] for e in breeder.heldout} and report["heldout_examples"] == 20
+    names = [row["name"] for row in report["rows"]]
+    assert names[3:] == ["baseline: task description", "baseline: task description + step by step"]
+    assert report["rows"][4]["task_prompts"] == [breeder.task_description + " Let's think step by step."]
+    top = report["rows"][0]
+    assert top["id"] == report["best"]["id"] and "carefully" in top["task_prompts"][0]
+    assert top["heldout"] == {"noCoT": 1.0, "CoT": 1.0} and top["heldout_fitness"] == 1.0
+    assert report["rows"][3]["heldout_fitness"] < 1.0
+    [logged] = events(breeder, "report")
+    assert logged["rows"] == report["rows"]
+    text = format_report(report)
+    assert "held-out comparison on 20 examples" in text and "baseline: task description" in text
+
+
+def test_the_same_seed_and_replies_give_the_same_run(make_breeder):
+    first = make_breeder(runs="a").run()
+    again = make_breeder(runs="b").run()
+    other = make_breeder(runs="c", seed=8).run()
+    assert first == again
+    assert first != other
+
+
+def test_generations_must_follow_each_other(make_breeder):
+    breeder = make_breeder()
+    with pytest.raises(RunError, match="cannot follow"):
+        breeder.run_generation(1)
+    breeder.initialise()
+    with pytest.raises(RunError, match="generation 3 cannot follow step 0"):
+        breeder.run_generation(3)
+    with pytest.raises(RunError, match="already started"):
+        breeder.initialise()
+    with pytest.raises(RunError, match="nothing to report"):
+        make_breeder(runs="fresh").report()
+
+
+def test_an_odd_unit_sits_out(make_breeder):
+    breeder = make_breeder(population_size=5, evolution_generations=1)
+    breeder.run()
+    tournaments = events(breeder, "tournament")
+    assert len(tournaments) == 2 and len(breeder.population) == 5
+
+
+def test_a_population_of_one_has_no_tournaments(make_breeder):
+    breeder = make_breeder(population_size=1, evolution_generations=2, runs="one")
+    final = breeder.run()
+    assert final["generation"] == 2 and len(final["population"]) == 1 and not events(breeder, "tournament")
+    assert len(breeder.backend.batches) == 2, "init and its scoring only"
+    assert [e["mean"] for e in events(breeder, "generation")][1:] == [None, None]
+
+
+def test_an_evaluator_factory_or_an_evaluate_only_evaluator_give_the_same_run(make_breeder):
+    reference = make_breeder(runs="instance").run()
+    assert make_breeder(runs="factory", evaluator_kind="factory").run() == reference
+    plain = make_breeder(runs="plain", evaluator_kind="evaluate-only")
+    assert plain.run() == reference
+    fitness_calls = [b for b in plain.backend.batches if b[0].startswith("fitness_")]
+    assert len(fitness_calls) == 2 + 5 * 4 * 2, "without evaluate_groups: one call per pair and variant"

@@ -1,90 +1,96 @@
-"""What `python -m promptbreeder` does with a resolved `RunConfig`.
+"""What `python -m promptbreeder` does with a resolved `RunConfig`: breed, store, report.
 
-Until the breeder lands, a run builds the initial population from the task's seed prompts, scores
-every unit on the real model with the task's fitness test, and prints the scores.
+A run lives in `<day_care>/<task>/runs/run_<n>/` (debug runs in `debug_runs/`). Every model call goes
+through the run's SQLite cache, so a continued or repeated run never pays twice for the same query.
 """
 
 from __future__ import annotations
 
-import random
+import hashlib
 import sys
 import time
-from dataclasses import dataclass
+from typing import Any, TextIO
 
 from promptbreeder.backends import DecoderOptions, create_backend
+from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.config import RunConfig
-from promptbreeder.daycare.loader import Task, load_day_care
-from promptbreeder.errors import RunError, UsageError
-from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator, FitnessResult
+from promptbreeder.daycare.loader import DayCare, Task, load_day_care
+from promptbreeder.engine import Breeder, format_report
+from promptbreeder.errors import RunError
+from promptbreeder.fitness.evaluator import FitnessEvaluator
+from promptbreeder.store.cache import CallCache
+from promptbreeder.store.run_store import RunStore
+from promptbreeder.tracking.base import RunInfo, Trackers
+from promptbreeder.tracking.console import ConsoleTracker
+from promptbreeder.tracking.wandb_tracker import WandbTracker
 
 
-@dataclass
-class ScoredUnit:
-    index: int
-    candidate: Candidate
-    results: dict[str, FitnessResult]
+def open_store(task: Task, config: RunConfig) -> RunStore:
+    runs_dir = task.dir / ("debug_runs" if config.debug_mode else "runs")
+    if config.continue_run_number is None:
+        return RunStore.create(runs_dir, config.to_dict())
+    store = RunStore.open(runs_dir, config.continue_run_number)
+    store.check_continue(config.to_dict())
+    store.update_budget(config.to_dict())
+    return store
 
 
-def initial_candidates(task: Task, config: RunConfig, rng: random.Random) -> list[Candidate]:
-    """One candidate per unit from the task's seed prompts: shuffled, then dealt out in turn.
-
-    With two prompts per unit, the second goes after the question (PromptBreeder's P1 + Q + P2).
-    """
-    pool = list(task.seed_prompts)
-    rng.shuffle(pool)
-    candidates = []
-    for unit in range(config.population_size):
-        prompts = [pool[(unit * config.initial_prompts_per_unit + j) % len(pool)] for j in range(config.initial_prompts_per_unit)]
-        after = prompts[1] if len(prompts) > 1 and prompts[1] != prompts[0] else ""
-        candidates.append(Candidate(task_prompt=prompts[0], task_prompt_after=after))
-    return candidates
-
-
-def _check_supported(config: RunConfig) -> None:
-    if config.evolution_generations > 0:
-        raise UsageError(
-            "this version scores the initial population only; evolution is not available yet:"
-            " use --evolution_generations 0 (or --config smoke)"
-        )
-    if config.continue_run_number is not None:
-        raise UsageError("there are no stored runs to continue yet: runs are stored once evolution is available")
-
-
-def run(config: RunConfig, out=sys.stdout) -> int:
-    _check_supported(config)
+def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     day_care = load_day_care(config.day_care_dir)
     task = day_care.task(config.task)
     suite = task.load_suite(config.fitness_test_suite)
-    rng = random.Random(config.seed)
-    candidates = initial_candidates(task, config, rng)
-    examples = rng.sample(suite, min(config.fitness_batch_size, len(suite)))
-    decoder = DecoderOptions.parse(config.decoder_options_override) if config.decoder_options_override else None
-    variants = [name for name, on in (("noCoT", config.test_noCoT), ("CoT", config.test_CoT)) if on]
-
-    print(f"task {task.name}: {len(candidates)} units, {len(examples)} of {len(suite)} examples,"
-          f" variants {', '.join(variants)}, model {config.model_name_or_path}", file=out, flush=True)
+    store = open_store(task, config)
+    print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
+          f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)
     started = time.perf_counter()
-    with create_backend(config) as backend:
-        scorer = day_care.build_scorer(task, backend)
-        evaluator = FitnessEvaluator(day_care, task, backend, scorer, decoder=decoder, seed=config.seed)
-        scored = [ScoredUnit(i, c, {}) for i, c in enumerate(candidates)]
-        for variant in variants:
-            for unit, result in zip(scored, evaluator.evaluate(candidates, examples, variant)):
-                unit.results[variant] = result
-        usage = backend.usage
+    cache = CallCache(store.cache_path)
+    try:
+        with CachingBackend(create_backend(config), cache, model=config.model_name_or_path) as backend:
+            report = _breed(config, day_care, task, suite, store, backend, out)
+            usage = backend.usage
+    finally:
+        cache.close()
     if usage.calls and usage.failed_calls == usage.calls:
-        first = next(r.first_error for u in scored for r in u.results.values() if r.first_error)
-        raise RunError(f"every one of {usage.calls} queries failed; the first with: {first}")
-    print_scores(scored, variants, out)
-    print(f"{usage.calls} queries, {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
-          f" {time.perf_counter() - started:.1f} s", file=out)
+        raise RunError(f"every one of {usage.calls} model queries failed; see {store.folder / 'events.jsonl'}")
+    print(format_report(report), file=out)
+    print(f"{usage.calls} model queries ({usage.cached_calls} answered from the run's cache),"
+          f" {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
+          f" {time.perf_counter() - started:.1f} s; run folder {store.folder}", file=out)
     return 0
 
 
-def print_scores(scored: list[ScoredUnit], variants: list[str], out) -> None:
-    header = "unit  " + "  ".join(f"{v:>6}" for v in variants) + "  prompt"
-    print(header, file=out)
-    for unit in sorted(scored, key=lambda u: -max(u.results[v].fitness for v in variants)):
-        fitness = "  ".join(f"{unit.results[v].fitness:6.3f}" for v in variants)
-        prompt = unit.candidate.task_prompt + (f" … {unit.candidate.task_prompt_after}" if unit.candidate.task_prompt_after else "")
-        print(f"{unit.index:>4}  {fitness}  {prompt}", file=out)
+def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], store: RunStore,
+           backend: CachingBackend, out: TextIO) -> dict[str, Any]:
+    fitness_decoder = DecoderOptions.parse(config.decoder_options_override) if config.decoder_options_override else None
+    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
+                                 decoder=fitness_decoder, seed=config.seed)
+    trackers = Trackers(ConsoleTracker(verbose=config.verbose),
+                        *([WandbTracker(config.wandb_project)] if config.use_wandb else []))
+    breeder = Breeder(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
+                      thinking_styles=[p.text for p in day_care.thinking_styles], suite=suite, backend=backend,
+                      evaluator=evaluator, query_text=lambda name: day_care.query_text(name, task.name), store=store,
+                      mutation_decoder=task.decoder,
+                      progress=lambda g, total, best, mean: trackers.generation(g, total, _summary(breeder, best, mean),
+                                                                                 _population_rows(breeder)),
+                      log_line=lambda line: print(line, file=out))
+    start = breeder.resume() if store.steps() else 0
+    run_id = f"{task.name}-run{store.number}-{hashlib.sha1(str(store.folder.resolve()).encode()).hexdigest()[:6]}"
+    trackers.start(RunInfo(id=run_id, task=task.name, number=store.number, folder=str(store.folder),
+                           config=config.to_dict(), start_generation=start))
+    try:
+        breeder.run()
+        report = breeder.report()
+        trackers.heldout([{"name": row["name"], "prompt": " … ".join(p for p in row["task_prompts"][:2] if p),
+                           "score": row["heldout_fitness"]} for row in report["rows"]])
+    finally:
+        trackers.finish()
+    return report
+
+
+def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:
+    return {"best": best or 0.0, "mean": mean or 0.0, "operator_stats": breeder.mutator.stats}
+
+
+def _population_rows(breeder: Breeder) -> list[dict[str, Any]]:
+    return [{"id": u.id, "prompt": u.task_prompt, "fitness": u.fitness, "operator": u.operator, "parent": u.parent}
+            for u in breeder.population]

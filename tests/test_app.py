@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import io
-import random
+import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,70 +16,114 @@ import pytest
 from promptbreeder import app
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import resolve_config
-from promptbreeder.errors import UsageError
+from promptbreeder.errors import RunError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
+TASK = "arithmetic_1_digit_addition"
 
 
-def config(**overrides):
-    values = {"task": "arithmetic_1_digit_addition", "day_care_dir": str(ROOT / "day_care"), "population_size": 3,
-              "initial_prompts_per_unit": 1, "evolution_generations": 0, "fitness_batch_size": 5, "test_CoT": False}
+@pytest.fixture
+def day_care(tmp_path):
+    folder = tmp_path / "day_care"
+    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
+    return folder
+
+
+def config(day_care, **overrides):
+    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 4, "initial_prompts_per_unit": 1,
+              "evolution_generations": 2, "fitness_batch_size": 5, "test_CoT": False}
     return resolve_config(values | overrides, None)
 
 
-def test_scores_the_initial_population_and_prints_them(monkeypatch):
-    backend = FakeBackend(responder=lambda r: "5")
-    monkeypatch.setattr(app, "create_backend", lambda cfg: backend)
+def fake_world(request):
+    """Right answers only for prompts mentioning 'carefully'; operators append a word to the prompt."""
+    if request.name.startswith("fitness"):
+        a, b = [int(w) for w in re.findall(r"\d+", request.inputs["question"])][:2]
+        return str(a + b) if "carefully" in request.inputs["task_prompt"].lower() else "0"
+    words = ["carefully", "slowly", "boldly", "gently"]
+    text = f"Add the numbers {words[(request.seed or 0) % len(words)]} and answer."
+    return {"PROMPT": text, "MUTATION": "Rewrite the instruction so it is clearer."}
+
+
+def run_with(monkeypatch, cfg, responder=fake_world):
+    backend = FakeBackend(responder=responder)
+    monkeypatch.setattr(app, "create_backend", lambda c: backend)
     out = io.StringIO()
-    assert app.run(config(), out=out) == 0
-    text = out.getvalue()
-    assert "3 units, 5 of 100 examples" in text
-    assert len(backend.requests) == 15
-    rows = [line for line in text.splitlines() if line[:4].strip().isdigit()]
-    assert len(rows) == 3 and all("0.200" in row or "0.000" in row for row in rows)
+    assert app.run(cfg, out=out) == 0
+    return out.getvalue(), backend
 
 
-def test_same_seed_same_population_and_examples():
-    task = type("T", (), {"seed_prompts": ["a", "b", "c"]})()
-    first = app.initial_candidates(task, config(population_size=5, initial_prompts_per_unit=2), random.Random(1))
-    again = app.initial_candidates(task, config(population_size=5, initial_prompts_per_unit=2), random.Random(1))
-    assert first == again and len(first) == 5
-    assert all(c.task_prompt_after and c.task_prompt_after != c.task_prompt for c in first)
+def test_a_run_breeds_stores_and_reports(monkeypatch, day_care):
+    text, backend = run_with(monkeypatch, config(day_care))
+    run_dir = day_care / TASK / "runs" / "run_1"
+    assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == ["step_000000.json", "step_000001.json", "step_000002.json"]
+    assert (run_dir / "cache.sqlite").is_file() and (run_dir / "config.json").is_file()
+    assert "held-out comparison on 20 examples" in text and "baseline: task description" in text
+    assert re.search(r"\d+ model queries \(\d+ answered from the run's cache\)", text)
+    events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert events.count("generation") == 3 and "tournament" in events and events[-1] == "report"
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"evolution_generations": 2}, "--evolution_generations 0"),
-    ({"continue_run_number": 1}, "no stored runs"),
-])
-def test_settings_that_need_the_breeder_are_refused_clearly(overrides, fragment):
-    with pytest.raises(UsageError, match=fragment):
-        app.run(config(**overrides))
+def test_continuing_with_more_generations_goes_on_from_the_last_step(monkeypatch, day_care):
+    run_with(monkeypatch, config(day_care, evolution_generations=1))
+    text, backend = run_with(monkeypatch, config(day_care, evolution_generations=3, continue_run_number=1))
+    snapshots = sorted(p.name for p in (day_care / TASK / "runs" / "run_1" / "snapshots").iterdir())
+    assert snapshots[-1] == "step_000003.json" and len(snapshots) == 4
+    assert "run 1 of" in text and not (day_care / TASK / "runs" / "run_2").exists()
 
 
-@pytest.mark.integration
-def test_cli_scores_seed_prompts_on_the_real_model():
-    proc = subprocess.run([sys.executable, "-m", "promptbreeder", "--config", "smoke", "--fitness_batch_size", "4"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    assert "unit   noCoT  prompt" in proc.stdout
-    assert "Traceback" not in proc.stderr
-    assert " 0 failed" in proc.stdout
+def test_a_repeated_run_answers_from_its_cache(monkeypatch, day_care):
+    run_with(monkeypatch, config(day_care, evolution_generations=1))
+    store = day_care / TASK / "runs" / "run_1"
+    shutil.rmtree(store / "snapshots")  # replay the whole run against the same cache
+    (store / "events.jsonl").unlink()
+    text, backend = run_with(monkeypatch, config(day_care, evolution_generations=1, continue_run_number=1))
+    assert len(backend.requests) == 0
+    assert re.search(r"0 model queries \(\d+ answered from the run's cache\)", text)
 
 
-@pytest.mark.integration
-def test_cli_bad_task_is_one_line_and_exit_2():
-    proc = subprocess.run([sys.executable, "-m", "promptbreeder", "--task", "nope", "--evolution_generations", "0"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "arithmetic_1_digit_addition" in proc.stderr
+def test_continue_refuses_settings_that_define_the_run(monkeypatch, day_care):
+    run_with(monkeypatch, config(day_care, evolution_generations=1))
+    with pytest.raises(UsageError, match="population_size: run has 4, asked 6"):
+        run_with(monkeypatch, config(day_care, population_size=6, continue_run_number=1))
+    with pytest.raises(UsageError, match="no run 9"):
+        run_with(monkeypatch, config(day_care, continue_run_number=9))
 
 
-def test_a_run_where_every_query_fails_is_a_run_failure(monkeypatch):
-    from promptbreeder.errors import RunError
+def test_debug_mode_uses_its_own_folder(monkeypatch, day_care):
+    run_with(monkeypatch, config(day_care, debug_mode=True, evolution_generations=1))
+    assert (day_care / TASK / "debug_runs" / "run_1").is_dir() and not (day_care / TASK / "runs").exists()
 
+
+def test_a_run_where_every_query_fails_is_a_run_failure(monkeypatch, day_care):
     def broken(request):
         raise RuntimeError("model fell over")
 
-    monkeypatch.setattr(app, "create_backend", lambda cfg: FakeBackend(responder=broken))
-    with pytest.raises(RunError, match="every one of 15 queries failed; the first with: RuntimeError: model fell over"):
-        app.run(config())
+    with pytest.raises(RunError, match="failed"):
+        run_with(monkeypatch, config(day_care, evolution_generations=0), responder=broken)
+
+
+@pytest.mark.integration
+def test_cli_breeds_on_the_real_model_and_survives_kill_9(day_care):
+    args = [sys.executable, "-m", "promptbreeder", "--config", "smoke", "--day_care_dir", str(day_care),
+            "--fitness_batch_size", "4", "--evolution_generations", "3"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    snapshots = day_care / TASK / "runs" / "run_1" / "snapshots"
+    deadline = time.time() + 300
+    while not (snapshots / "step_000001.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(args + ["--continue_run_number", "1"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "held-out comparison" in done.stdout and "Traceback" not in done.stderr
+    assert (snapshots / "step_000003.json").is_file()
+    assert not (day_care / TASK / "runs" / "run_2").exists()
+
+
+def test_cli_bad_task_is_one_line_and_exit_2():
+    proc = subprocess.run([sys.executable, "-m", "promptbreeder", "--task", "nope"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "arithmetic_1_digit_addition" in proc.stderr

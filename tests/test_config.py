@@ -68,8 +68,8 @@ def test_shipped_default_yaml_matches_the_dataclass_defaults():
 def test_shipped_smoke_and_paper_configs_resolve():
     smoke = resolve_config({}, REPO_CONFIGS / "smoke.yaml")
     assert smoke.task == "arithmetic_1_digit_addition"
-    assert (smoke.population_size, smoke.initial_prompts_per_unit, smoke.evolution_generations) == (4, 1, 0)
-    assert (smoke.fitness_batch_size, smoke.chunk_size) == (20, 16)
+    assert (smoke.population_size, smoke.initial_prompts_per_unit, smoke.evolution_generations) == (4, 1, 2)
+    assert (smoke.fitness_batch_size, smoke.chunk_size) == (10, 16)
     assert (smoke.test_CoT, smoke.test_noCoT, smoke.use_wandb) == (False, True, False)
     paper = resolve_config({"task": "t"}, REPO_CONFIGS / "paper.yaml")
     assert (paper.population_size, paper.initial_prompts_per_unit, paper.fitness_batch_size) == (50, 2, 100)

@@ -1,4 +1,5 @@
-"""Console tracking: a progress bar over generations (with ETA) and, verbose, a line per generation."""
+"""Console tracking: a progress bar over generations (with ETA) on a terminal; elsewhere (logs, pipes)
+a line per generation instead, which `--verbose` also adds on a terminal."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from promptbreeder.tracking.base import RunInfo, Tracker
 
 
 class ConsoleTracker(Tracker):
-    def __init__(self, out: TextIO = sys.stderr, verbose: bool = False, enabled: bool = True):
-        self.out, self.verbose, self.enabled = out, verbose, enabled
+    def __init__(self, out: TextIO = sys.stderr, verbose: bool = False, bar: bool | None = None):
+        self.out, self.verbose = out, verbose
+        self.enabled = bar if bar is not None else bool(getattr(out, "isatty", lambda: False)())
         self.bar: tqdm | None = None
 
     def start(self, run: RunInfo) -> None:
@@ -25,7 +27,7 @@ class ConsoleTracker(Tracker):
         if self.bar is not None:
             self.bar.set_postfix(best=f"{summary['best']:.3f}", mean=f"{summary['mean']:.3f}")
             self.bar.update(generation - self.bar.n)
-        if self.verbose:
+        if self.verbose or self.bar is None:
             message = f"generation {generation}/{total}: best {summary['best']:.3f} mean {summary['mean']:.3f}"
             if self.bar is not None:
                 self.bar.write(message, file=self.out)

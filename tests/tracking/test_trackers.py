@@ -20,12 +20,21 @@ def info(folder, start=0):
 
 def test_console_bar_and_verbose_lines():
     out = io.StringIO()
-    tracker = ConsoleTracker(out=out, verbose=True)
+    tracker = ConsoleTracker(out=out, verbose=True, bar=True)
     tracker.start(info("."))
     tracker.generation(1, 3, SUMMARY, POPULATION)
     tracker.finish()
     text = out.getvalue()
     assert "generation 1/3: best 0.500 mean 0.250" in text and "run 1" in text
+
+
+def test_without_a_terminal_each_generation_is_one_line():
+    out = io.StringIO()
+    tracker = ConsoleTracker(out=out)
+    tracker.start(info("."))
+    tracker.generation(1, 3, SUMMARY, POPULATION)
+    tracker.finish()
+    assert out.getvalue() == "generation 1/3: best 0.500 mean 0.250\n"
 
 
 def test_wandb_is_offline_without_a_key(monkeypatch, tmp_path):

@@ -62,6 +62,9 @@ def test_a_run_breeds_stores_and_reports(monkeypatch, day_care):
     assert re.search(r"\d+ model queries \(\d+ answered from the run's cache\)", text)
     events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert events.count("generation") == 3 and "tournament" in events and events[-1] == "report"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["generation"] == 2 and [r["name"] for r in report["rows"]][-2:] == [
+        "baseline: task description", "baseline: task description + step by step"]
 
 
 def test_continuing_with_more_generations_goes_on_from_the_last_step(monkeypatch, day_care):

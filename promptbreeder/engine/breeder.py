@@ -31,6 +31,7 @@ from promptbreeder.engine.split import train_heldout_split
 from promptbreeder.errors import RunError, UsageError
 from promptbreeder.genomes.prompt_unit import Unit
 from promptbreeder.operators.base import BreedContext
+from promptbreeder.store.atomic import write_json_atomic
 from promptbreeder.store.rng import dump_random, load_random
 from promptbreeder.store.run_store import RunStore
 
@@ -181,12 +182,14 @@ class Breeder:
         self._finish_step(generation, evaluated)
 
     def report(self) -> dict[str, Any]:
-        """Held-out comparison of the top 3 units with the two baselines; logged as event "report"."""
+        """Held-out comparison of the top 3 units with the two baselines; logged as event "report" and
+        saved as report.json in the run folder."""
         if self.generation is None:
             raise RunError("there is nothing to report: the run has not started")
         report = heldout_report(self.evaluator, self.variants, self.population, self.task_description, self.heldout)
         report["generation"] = self.generation
         self.store.log("report", **report)
+        write_json_atomic(self.store.folder / "report.json", report)
         return report
 
     # -- helpers ----------------------------------------------------------------------------------

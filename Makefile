@@ -26,6 +26,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/throughput.py
+	$(PY) bench/generation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

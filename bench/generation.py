@@ -94,10 +94,14 @@ def main() -> None:
     shutil.copytree(store.folder, work / "replay" / "run_1")  # the state before the timed generation
     backend.log.clear()
     before = backend.usage.calls
+    engine_before = dict(model.engine.stats.as_dict())
     started = time.perf_counter()
     breeder.run_generation(1)
     ours_seconds = time.perf_counter() - started
     calls = backend.usage.calls - before
+    engine_after = model.engine.stats.as_dict()
+    engine = {k: engine_after[k] - engine_before[k] for k in ("generate_calls", "score_calls", "rows", "forward_passes",
+                                                              "prompt_tokens", "generated_tokens", "seconds")}
 
     jobs = []
     for request, result in backend.log:
@@ -120,6 +124,8 @@ def main() -> None:
     print(f"generation of {args.population} units x {args.batch} examples: {calls} model queries, {len(jobs)} single-answer"
           f" prompts, {tokens} answer tokens")
     print(f"ours (whole generation): {ours_seconds:.2f} s = {tokens / ours_seconds:.1f} tok/s")
+    print(f"  engine during it: {engine['generate_calls']} generate calls ({engine['rows']} rows, {engine['forward_passes']}"
+          f" forward passes, {engine['prompt_tokens']} prompt tokens in), {engine['seconds']:.2f} s computing")
     print(f"raw HF generate (same prompts, same token counts, generate calls only): {raw_seconds:.2f} s"
           f" = {tokens / raw_seconds:.1f} tok/s")
     print(f"repeated generation from the same snapshot: {replay_backend.usage.calls} model queries,"

@@ -177,6 +177,22 @@ def query_holes(query: str) -> list[str]:
     return names
 
 
+STOP_RE = re.compile(r'STOPS_(?:AT|BEFORE)\(\s*\w+\s*,\s*("(?:[^"\\]|\\.)*")\s*\)')
+
+
+def stop_phrases(query: str) -> tuple[str, ...]:
+    """The literal phrases of a query's `STOPS_AT` / `STOPS_BEFORE` constraints."""
+    phrases = []
+    for literal in STOP_RE.findall(query):
+        try:
+            phrase = ast.literal_eval(literal)
+        except (ValueError, SyntaxError):
+            continue
+        if phrase and phrase not in phrases:
+            phrases.append(phrase)
+    return tuple(phrases)
+
+
 class Backend(ABC):
     """Runs LMQL queries. Subclasses implement `_run_batch`; everything else is shared."""
 

@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from promptbreeder.backends.prefix_cache import CachedPrefix, PrefixCache, shared_prefixes
+from promptbreeder.backends.sampling import BatchSampler, RowSampling
 from promptbreeder.errors import ModelError
 
 # a token payload as LMQL's LMTP protocol streams it: token, logprob, top_logprobs, finish_reason;
@@ -38,15 +40,15 @@ class GenerateRow:
     logit_bias: dict[int, float] | None = None
     top_logprobs: int = 1
     seed: int = 0
+    stop_texts: tuple[str, ...] = ()  # the row may end once its generated text contains one of these
     tag: object = None  # opaque handle of the caller (its token queue)
 
     def generator(self) -> torch.Generator:
         digest = hashlib.blake2b(repr((self.seed, self.prompt_ids)).encode(), digest_size=8).digest()
         return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
-    def mode(self) -> tuple:
-        """Rows with the same mode can share one decoding pass."""
-        return (self.temperature > 0, self.temperature, self.top_k, self.top_p)
+    def sampling(self) -> RowSampling:
+        return RowSampling(self.temperature, self.top_k, self.top_p)
 
 
 @dataclass
@@ -59,7 +61,7 @@ class EngineStats:
     generated_tokens: int = 0
     seconds: float = 0.0
     model_loads: int = 0
-    shared_prefix_tokens: int = 0  # prompt tokens not recomputed thanks to a prefix shared in a batch
+    shared_prefix_tokens: int = 0  # prompt tokens taken from the prefix cache instead of recomputed
     longest_request: int = 0  # most tokens one row asked for (LMQL asks for at most its chunk size)
     batch_sizes: list[int] = field(default_factory=list)
 
@@ -74,7 +76,7 @@ class HFEngine:
 
     MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth an extra forward pass
 
-    def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16):
+    def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16, prefix_cache_mb: int = 1024):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from promptbreeder.backends.models import offline
@@ -97,17 +99,22 @@ class HFEngine:
         self.eos_token_id = eos[0] if isinstance(eos, list) else eos
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_id
         self.vocab_size = self.model.config.vocab_size
+        # a sliding-window layer keeps only recent keys, so stored states could not be split per token
+        sliding = getattr(self.model.config.get_text_config(decoder=True), "sliding_window", None) and getattr(
+            self.model.config, "use_sliding_window", True)
+        self.prefix_cache = PrefixCache(0 if sliding else prefix_cache_mb * 2**20)
 
     # -- generation -------------------------------------------------------------------------------
 
     def generate(self, rows: list[GenerateRow], emit: Emit) -> None:
-        """Generate for all rows (split by decoding mode and batch size), streaming tokens via `emit`."""
-        by_mode: dict[tuple, list[GenerateRow]] = {}
-        for row in rows:
-            by_mode.setdefault(row.mode(), []).append(row)
-        for group in by_mode.values():
-            for start in range(0, len(group), self.max_batch_size):
-                self._generate_batch(group[start : start + self.max_batch_size], emit)
+        """Generate for all rows in batches of `max_batch_size`, streaming tokens via `emit`.
+
+        Rows are sorted by prompt so that those sharing a prefix (one unit's fitness questions) share
+        a batch and compute that prefix once.
+        """
+        rows = sorted(rows, key=lambda r: r.prompt_ids)
+        for start in range(0, len(rows), self.max_batch_size):
+            self._generate_batch(rows[start : start + self.max_batch_size], emit)
 
     @torch.inference_mode()
     def _generate_batch(self, rows: list[GenerateRow], emit: Emit) -> None:
@@ -115,11 +122,13 @@ class HFEngine:
         batch = len(rows)
         cache, step_ids, step_attention, step_positions = self._prefill_inputs([r.prompt_ids for r in rows])
         bias = self._bias_tensor(rows)
-        generators = [r.generator() for r in rows] if rows[0].temperature > 0 else None
+        sampler = BatchSampler([r.sampling() for r in rows],
+                               [r.generator() if r.temperature > 0 else None for r in rows], self.device)
         max_tokens = max(r.max_tokens for r in rows)
         top_n = max(max(r.top_logprobs for r in rows), 1)
         done = [False] * batch
-        produced = [0] * batch
+        tokens: list[list[int]] = [[] for _ in rows]
+        texts = [""] * batch
         events = []
 
         for step in range(max_tokens):
@@ -138,9 +147,9 @@ class HFEngine:
                 logits = logits + bias
             # log-probabilities only where LMQL needs them: the chosen token and the top alternatives
             normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)
-            chosen = self._choose(rows, logits, generators)
+            chosen = sampler.choose(logits)
             chosen_logprobs = (logits.gather(-1, chosen[:, None]) - normaliser)[:, 0]
-            if top_n == 1 and generators is None:
+            if top_n == 1 and not sampler.sampled:
                 top_values, top_indices = chosen_logprobs[:, None], chosen[:, None]
             else:
                 top_logits, top_indices = torch.topk(logits, top_n, dim=-1)
@@ -151,9 +160,13 @@ class HFEngine:
             for i, row in enumerate(rows):
                 if done[i]:
                     continue
-                produced[i] += 1
                 token = chosen_list[i]
-                finish = "stop" if token == self.eos_token_id else ("length" if produced[i] >= row.max_tokens else None)
+                tokens[i].append(token)
+                finish = "stop" if token == self.eos_token_id else ("length" if len(tokens[i]) >= row.max_tokens else None)
+                if finish is None and row.stop_texts:
+                    texts[i] += self.tokenizer.decode([token])
+                    if any(phrase in texts[i] for phrase in row.stop_texts):
+                        finish = "stop"
                 n = max(row.top_logprobs, 1)
                 events.append((row, {
                     "token": token,
@@ -169,6 +182,8 @@ class HFEngine:
             step_attention = torch.cat([step_attention, step_attention.new_ones(batch, 1)], dim=-1)
             step_positions = step_positions[:, -1:] + 1
 
+        # the cache holds each prompt and the tokens fed back so far: all but the last step's
+        self._remember([r.prompt_ids + t[:step] for r, t in zip(rows, tokens)], cache, step_attention)
         # Tokens go out once the batch is done: LMQL checking them on the main thread while the
         # batch computes would compete with torch's threads for the cores, which costs more than it saves.
         emit(events)
@@ -177,49 +192,75 @@ class HFEngine:
         self.stats.batch_sizes.append(batch)
         self.stats.longest_request = max(self.stats.longest_request, max_tokens)
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
-        self.stats.generated_tokens += sum(produced)
+        self.stats.generated_tokens += sum(len(t) for t in tokens)
         self.stats.seconds += time.perf_counter() - started
 
-    def _prefill_inputs(self, prompts: list[list[int]]):
-        """Cache and inputs for the first forward pass; a prefix shared by every row is computed once.
+    # -- prompt states: computed once, reused across batches and calls ----------------------------
 
-        Fitness queries put the same system and task prompt before each question, so most of a
-        batch's prompt tokens are usually shared. The shared part runs as one row, its KV cache is
-        repeated for every row, and only the differing suffixes (left-padded) run batched; each row
-        keeps at least one token of its own to produce its first logits.
+    def _prefill_inputs(self, prompts: list[list[int]]):
+        """Cache and inputs for the first forward pass, computing as few prompt tokens as possible.
+
+        Each prompt starts from the longest prefix the prefix cache holds. Before that, prefixes that
+        several prompts of the batch share (a unit's prompt before each fitness question) and that the
+        cache does not hold yet are computed once, in one forward pass, and stored.
         """
-        shared = _common_prefix_length(prompts)
-        shared = min(shared, min(len(p) for p in prompts) - 1)
-        if len(prompts) < 2 or shared < self.MIN_SHARED_PREFIX:
-            ids, attention = self._left_pad(prompts)
-            return None, ids, attention, (attention.cumsum(-1) - 1).clamp(min=0)
-        prefix = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=self.device)
-        cache = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
-        cache.batch_repeat_interleave(len(prompts))
-        self.stats.forward_passes += 1
-        self.stats.shared_prefix_tokens += shared * (len(prompts) - 1)
-        ids, suffix_attention = self._left_pad([p[shared:] for p in prompts])
-        attention = torch.cat([suffix_attention.new_ones(len(prompts), shared), suffix_attention], dim=-1)
-        positions = shared + (suffix_attention.cumsum(-1) - 1).clamp(min=0)
+        if not self.prefix_cache.max_bytes:
+            return self._assemble(prompts, [(None, 0)] * len(prompts))
+        hits = [self.prefix_cache.lookup(p) for p in prompts]
+        if len(prompts) > 1:
+            prefixes = shared_prefixes(prompts, [n for _, n in hits], self.MIN_SHARED_PREFIX)
+            if prefixes:
+                cache, ids, attention, positions = self._assemble(prefixes, [self.prefix_cache.lookup(p) for p in prefixes])
+                out = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
+                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
+                self.stats.forward_passes += 1
+                self._remember(prefixes, out.past_key_values, attention)
+                hits = [self.prefix_cache.lookup(p) for p in prompts]
+        self.stats.shared_prefix_tokens += sum(n for _, n in hits)
+        return self._assemble(prompts, hits)
+
+    def _assemble(self, prompts: list[list[int]], hits: list[tuple[CachedPrefix | None, int]]):
+        """A batch cache of the rows' cached prefixes and inputs of their remaining tokens.
+
+        Layout of row i: [padding | its n_i cached tokens | padding | its remaining tokens]; the
+        attention mask hides the padding and positions continue from n_i.
+        """
+        covered = [n for _, n in hits]
+        ids, suffix_attention = self._left_pad([p[n:] for p, n in zip(prompts, covered)])
+        suffix_positions = (suffix_attention.cumsum(-1) - 1).clamp(min=0)
+        width = max(covered)
+        if width == 0:
+            return None, ids, suffix_attention, suffix_positions
+        prefix_attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, n in enumerate(covered):
+            prefix_attention[i, width - n :] = 1
+        reference = next(entry for entry, n in hits if n).layers
+        layers = []
+        for layer, (reference_keys, _) in enumerate(reference):
+            shape = (len(prompts), reference_keys.shape[0], width, reference_keys.shape[2])
+            keys, values = reference_keys.new_zeros(shape), reference_keys.new_zeros(shape)
+            for i, (entry, n) in enumerate(hits):
+                if n:
+                    entry_keys, entry_values = entry.layers[layer]
+                    keys[i, :, width - n :] = entry_keys[:, :n]
+                    values[i, :, width - n :] = entry_values[:, :n]
+            layers.append((keys, values))
+        from transformers import DynamicCache
+
+        cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        attention = torch.cat([prefix_attention.to(self.device), suffix_attention], dim=-1)
+        positions = torch.tensor(covered, device=self.device)[:, None] + suffix_positions
         return cache, ids, attention, positions
 
-    def _choose(self, rows, logits, generators) -> torch.Tensor:
-        if generators is None:
-            return logits.argmax(dim=-1)
-        row = rows[0]  # a batch shares its decoding mode
-        scaled = logits / row.temperature
-        if row.top_k is not None:
-            kth = torch.topk(scaled, min(row.top_k, scaled.shape[-1]), dim=-1).values[:, -1:]
-            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-        if row.top_p is not None and row.top_p < 1.0:
-            sorted_logits, order = torch.sort(scaled, descending=True, dim=-1)
-            cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
-            drop_sorted = cumulative - torch.softmax(sorted_logits, dim=-1) >= row.top_p
-            drop = drop_sorted.scatter(-1, order, drop_sorted)
-            scaled = scaled.masked_fill(drop, float("-inf"))
-        probs = torch.softmax(scaled, dim=-1)
-        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(generators)]
-        return torch.cat(picks).to(logits.device)
+    def _remember(self, sequences: list[list[int]], cache, attention: torch.Tensor) -> None:
+        """Store each row's states: the columns its attention mask keeps, in order, one per token."""
+        if not self.prefix_cache.max_bytes or cache is None:
+            return
+        for i, tokens in enumerate(sequences):
+            columns = attention[i].nonzero()[:, 0][: len(tokens)]
+            if len(columns) == len(tokens):
+                self.prefix_cache.store(tokens, [(layer.keys[i][:, columns], layer.values[i][:, columns])
+                                                 for layer in cache.layers])
 
     # -- scoring ----------------------------------------------------------------------------------
 
@@ -265,11 +306,3 @@ class HFEngine:
                 bias[i, index] = torch.tensor(list(row.logit_bias.values()), dtype=torch.float32)
         return bias.to(self.device)
 
-
-def _common_prefix_length(sequences: list[list[int]]) -> int:
-    first, length = sequences[0], min(len(s) for s in sequences)
-    for i in range(length):
-        token = first[i]
-        if any(s[i] != token for s in sequences):
-            return i
-    return length

@@ -12,9 +12,9 @@ import asyncio
 import time
 
 from promptbreeder.backends import lmql_fixes, models
-from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes
+from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes, stop_phrases
 from promptbreeder.backends.hf_engine import HFEngine
-from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, InProcessLMTPClient
+from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, STOP_HINTS, InProcessLMTPClient
 from promptbreeder.errors import BackendError, ModelError
 
 
@@ -65,6 +65,7 @@ class LMQLBackend(Backend):
     async def _run_one(self, request: QueryRequest) -> QueryResult:
         started = time.perf_counter()
         CURRENT_SEED.set(request.seed if request.seed is not None else 0)
+        STOP_HINTS.set(stop_phrases(request.query))
         try:
             function = self._query_function(request)
             result = await function(model=self.model, **request.inputs)

@@ -20,6 +20,9 @@ from promptbreeder.backends.hf_engine import GenerateRow, HFEngine
 
 # The seed of the query whose task is calling us (set by the backend around each query).
 CURRENT_SEED: contextvars.ContextVar[int] = contextvars.ContextVar("promptbreeder_seed", default=0)
+# The stop phrases of that query's constraints: a row may end as soon as its text contains one (LMQL
+# asks again if the variable at hand needs more), instead of running to its token limit.
+STOP_HINTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("promptbreeder_stops", default=())
 
 
 @dataclass
@@ -58,15 +61,23 @@ class InProcessLMTPClient:
         return {"model_info": {"model": self.model_identifier, "engine": "promptbreeder.hf_engine"}}
 
     async def generate(self, prompt, max_tokens=32, temperature=0.0, logit_bias=None, top_logprobs=1, **kwargs):
+        bias = {int(k): float(v) for k, v in (logit_bias or {}).items()} or None
+        if bias and min(bias.values()) > 0:
+            # A whitelist (LMQL sends +100 for each allowed token) constrains the next token only, and
+            # LMQL discards what follows once the constraint changes, which REGEX and choice masks do
+            # after every token: generating further under it is wasted work. The next call reuses the
+            # prompt's cached states, so asking again costs one token's computation.
+            max_tokens = 1
         row = GenerateRow(
             prompt_ids=[int(t) for t in prompt],
             max_tokens=int(max_tokens),
             temperature=float(temperature or 0.0),
             top_k=kwargs.get("top_k"),
             top_p=kwargs.get("top_p"),
-            logit_bias={int(k): float(v) for k, v in (logit_bias or {}).items()} or None,
+            logit_bias=bias,
             top_logprobs=int(top_logprobs or 1),
             seed=CURRENT_SEED.get(),
+            stop_texts=STOP_HINTS.get(),
         )
         pending = _Pending("generate", asyncio.Queue(), row=row)
         row.tag = pending.queue

@@ -43,3 +43,68 @@ def test_sampled_rows_do_not_depend_on_their_batch_company(real_backend):
     together = real_backend.client.run_in_engine_thread(lambda: generate(engine, prompts, **options))
     alone = real_backend.client.run_in_engine_thread(lambda: generate(engine, prompts[1:2], **options))
     assert together[1] == alone[0]
+
+
+def without_prefix_cache(engine, fn):
+    saved, engine.prefix_cache.max_bytes = engine.prefix_cache.max_bytes, 0
+    try:
+        return fn()
+    finally:
+        engine.prefix_cache.max_bytes = saved
+
+
+def test_a_continued_prompt_reuses_its_states_and_gives_the_same_tokens(real_backend):
+    """LMQL asks again with the prompt plus the accepted tokens: only the new tokens are computed."""
+    engine = real_backend.engine
+    run = real_backend.client.run_in_engine_thread
+    prompts = [SYSTEM + f"What is {a} plus {b}? Explain.<|im_end|>\n<|im_start|>assistant\n" for a, b in [(2, 5), (6, 1)]]
+    reference = run(lambda: without_prefix_cache(engine, lambda: generate(engine, prompts, max_tokens=12)))
+    first = run(generate, engine, prompts, 4)
+    assert first == [tokens[:4] for tokens in reference]
+    ids = [engine.tokenizer(p, add_special_tokens=False).input_ids + t for p, t in zip(prompts, first)]
+    rows = [GenerateRow(prompt_ids=i, max_tokens=8) for i in ids]
+    reused_before = engine.stats.shared_prefix_tokens
+    continued = {id(r): [] for r in rows}
+    run(engine.generate, rows, lambda events: [continued[id(r)].append(p["token"]) for r, p in events])
+    # everything but the last accepted token of each row comes from the cache
+    assert engine.stats.shared_prefix_tokens - reused_before >= sum(len(i) - 1 for i in ids)
+    assert [continued[id(r)] for r in rows] == [tokens[4:] for tokens in reference]
+
+
+def test_rows_with_different_decoding_settings_share_one_batch(real_backend):
+    """Mutation temperatures are drawn per mutation; their queries must still batch together."""
+    engine = real_backend.engine
+    run = real_backend.client.run_in_engine_thread
+    prompt = SYSTEM + "Write one tip for adding numbers.<|im_end|>\n<|im_start|>assistant\n"
+    ids = engine.tokenizer(prompt, add_special_tokens=False).input_ids
+    settings = [{"temperature": 0.0}, {"temperature": 0.7, "top_p": 0.9, "seed": 1}, {"temperature": 1.3, "top_k": 20, "seed": 2}]
+
+    def rows():
+        return [GenerateRow(prompt_ids=list(ids), max_tokens=10, **s) for s in settings]
+
+    def tokens_of(batch_rows):
+        out = {id(r): [] for r in batch_rows}
+        engine.generate(batch_rows, lambda events: [out[id(r)].append(p["token"]) for r, p in events])
+        return [out[id(r)] for r in batch_rows]
+
+    calls = engine.stats.generate_calls
+    together = run(tokens_of, rows())
+    assert engine.stats.generate_calls == calls + 1
+    alone = [run(tokens_of, [row])[0] for row in rows()]
+    assert together == alone
+    assert len({tuple(t) for t in together}) > 1
+
+
+def test_a_row_ends_at_its_stop_phrase(real_backend):
+    engine = real_backend.engine
+    prompt = SYSTEM + "List three tips for adding numbers, one per line.<|im_end|>\n<|im_start|>assistant\n1."
+    ids = engine.tokenizer(prompt, add_special_tokens=False).input_ids
+    run = real_backend.client.run_in_engine_thread
+    full = run(generate, engine, [prompt], 60)[0]
+    text = engine.tokenizer.decode(full)
+    assert "\n" in text, "the test needs a reply with a newline"
+    out = []
+    run(engine.generate, [GenerateRow(prompt_ids=ids, max_tokens=60, stop_texts=("\n",))], out.extend)
+    stopped = [p["token"] for _, p in out]
+    assert stopped == full[: len(stopped)] and out[-1][1]["finish_reason"] == "stop"
+    assert "\n" in engine.tokenizer.decode(stopped) and "\n" not in engine.tokenizer.decode(stopped[:-1])

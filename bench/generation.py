@@ -80,7 +80,8 @@ def main() -> None:
 
     def breeder_for(store, cache):
         backend = Recording(model, cache, model=config.model_name_or_path)
-        evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend), seed=config.seed)
+        evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend), seed=config.seed,
+                                     cache=cache, model=config.model_name_or_path)
         breeder = Breeder(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
                           thinking_styles=[p.text for p in day_care.thinking_styles], suite=task.load_suite(),
                           backend=backend, evaluator=evaluator, query_text=lambda n: day_care.query_text(n, task.name),
@@ -129,7 +130,8 @@ def main() -> None:
     print(f"raw HF generate (same prompts, same token counts, generate calls only): {raw_seconds:.2f} s"
           f" = {tokens / raw_seconds:.1f} tok/s")
     print(f"repeated generation from the same snapshot: {replay_backend.usage.calls} model queries,"
-          f" {replay_backend.usage.cached_calls} answered from the cache, same population: {same}")
+          f" {replay_backend.usage.cached_calls} answered from the call cache, {replay.evaluator.cached_results}"
+          f" fitness results from the results cache, same population: {same}")
     print(f"ratio={raw_seconds / ours_seconds:.2f}")
 
 

@@ -63,13 +63,14 @@ def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], 
            backend: CachingBackend, out: TextIO) -> dict[str, Any]:
     fitness_decoder = DecoderOptions.parse(config.decoder_options_override) if config.decoder_options_override else None
     evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
-                                 decoder=fitness_decoder, seed=config.seed)
+                                 decoder=fitness_decoder, seed=config.seed, cache=backend.cache,
+                                 model=config.model_name_or_path)
     trackers = Trackers(ConsoleTracker(verbose=config.verbose),
                         *([WandbTracker(config.wandb_project)] if config.use_wandb else []))
     breeder = Breeder(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
                       thinking_styles=[p.text for p in day_care.thinking_styles], suite=suite, backend=backend,
                       evaluator=evaluator, query_text=lambda name: day_care.query_text(name, task.name), store=store,
-                      mutation_decoder=task.decoder,
+                      mutation_decoder=task.decoder, seed_prompts=task.seed_prompts,
                       progress=lambda g, total, best, mean: trackers.generation(g, total, _summary(breeder, best, mean),
                                                                                  _population_rows(breeder)),
                       log_line=lambda line: print(line, file=out))

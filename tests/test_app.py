@@ -58,13 +58,19 @@ def test_a_run_breeds_stores_and_reports(monkeypatch, day_care):
     run_dir = day_care / TASK / "runs" / "run_1"
     assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == ["step_000000.json", "step_000001.json", "step_000002.json"]
     assert (run_dir / "cache.sqlite").is_file() and (run_dir / "config.json").is_file()
+    from promptbreeder.store.cache import CallCache
+
+    cache = CallCache(run_dir / "cache.sqlite")
+    assert cache.count("fitness") > 0 and cache.count("calls") > 0, "calls and scored answers are both kept"
+    cache.close()
     assert "held-out comparison on 20 examples" in text and "baseline: task description" in text
     assert re.search(r"\d+ model queries \(\d+ answered from the run's cache\)", text)
     events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert events.count("generation") == 3 and "tournament" in events and events[-1] == "report"
     report = json.loads((run_dir / "report.json").read_text())
-    assert report["generation"] == 2 and [r["name"] for r in report["rows"]][-2:] == [
-        "baseline: task description", "baseline: task description + step by step"]
+    assert report["generation"] == 2 and [r["name"] for r in report["rows"]][-5:] == [
+        "baseline: task description", "baseline: task description + step by step",
+        "baseline: seed prompt 1", "baseline: seed prompt 2", "baseline: seed prompt 3"], "the task's seed prompts"
 
 
 def test_continuing_with_more_generations_goes_on_from_the_last_step(monkeypatch, day_care):

@@ -237,7 +237,7 @@ def load_task_folder(task_dir: str | Path) -> Task:
         fixed_system_prompt=data["fixed_system_prompt"],
         answer_type=data["answer_type"],
         answer_max_tokens=data.get("answer_max_tokens", DEFAULT_ANSWER_MAX_TOKENS),
-        seed_prompts=list(data.get("seed_prompts") or [data["task_description"]]),
+        seed_prompts=list(data.get("seed_prompts") or []),
         genome=data.get("genome", "prompt"),
         suite_path=suite,
     )

@@ -52,11 +52,12 @@ class Breeder:
                  thinking_styles: Sequence[str], suite: Sequence[dict], backend: Backend, evaluator: Any,
                  query_text: Callable[[str], str], store: RunStore, operators: OperatorSource | None = None,
                  mutation_decoder: DecoderOptions | None = None, progress: ProgressHook | None = None,
-                 log_line: Callable[[str], None] | None = None):
+                 log_line: Callable[[str], None] | None = None, seed_prompts: Sequence[str] = ()):
         if not mutation_prompts or not thinking_styles:
             raise UsageError("the day care needs at least one mutation prompt and one thinking style")
         self.config = config
         self.task_description = task_description
+        self.seed_prompts = list(seed_prompts)  # hand-written prompts: baselines in the report
         self.mutation_prompts, self.thinking_styles = list(mutation_prompts), list(thinking_styles)
         self.train, self.heldout = train_heldout_split(suite, config.heldout_fraction, config.seed)
         if not self.train:
@@ -182,11 +183,12 @@ class Breeder:
         self._finish_step(generation, evaluated)
 
     def report(self) -> dict[str, Any]:
-        """Held-out comparison of the top 3 units with the two baselines; logged as event "report" and
+        """Held-out comparison of the top 3 units with the baselines; logged as event "report" and
         saved as report.json in the run folder."""
         if self.generation is None:
             raise RunError("there is nothing to report: the run has not started")
-        report = heldout_report(self.evaluator, self.variants, self.population, self.task_description, self.heldout)
+        report = heldout_report(self.evaluator, self.variants, self._contenders(), self.task_description, self.heldout,
+                                seed_prompts=self.seed_prompts)
         report["generation"] = self.generation
         self.store.log("report", **report)
         write_json_atomic(self.store.folder / "report.json", report)
@@ -205,6 +207,22 @@ class Breeder:
             query_text=self.query_text, mutation_decoder=self.mutation_decoder, generation=generation,
             num_eda_samples=self.config.num_eda_samples,
             num_lamarckian_reasonings=self.config.num_lamarckian_reasonings, new_id=new_id)
+
+    def _contenders(self) -> list[Unit]:
+        """The population for the report, children born in the last generation scored too.
+
+        Children are scored in their first tournament, so the last generation's have no fitness yet.
+        Copies of them are scored on one training batch drawn from an RNG of their own: the saved
+        state and the run's RNG stay as they were, so a run continued later is unaffected.
+        """
+        unscored = [Unit.from_dict(u.to_dict()) for u in self.population if u.fitness is None]
+        if not unscored:
+            return list(self.population)
+        rng = random.Random(f"report:{self.config.seed}:{self.generation}")
+        batch = rng.sample(self.train, min(self.config.fitness_batch_size, len(self.train)))
+        score_units(self.evaluator, self.variants, [(unscored, batch)], self.generation)
+        scored = {u.id: u for u in unscored}
+        return [scored.get(u.id, u) for u in self.population]
 
     def _draw_batch(self) -> list[dict]:
         return self.rng.sample(self.train, min(self.config.fitness_batch_size, len(self.train)))

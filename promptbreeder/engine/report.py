@@ -23,18 +23,23 @@ def ranked(population: Sequence[Unit]) -> list[Unit]:
 
 
 def heldout_report(evaluator: Any, variants: Sequence[str], population: Sequence[Unit], task_description: str,
-                   heldout: list[dict], top: int = TOP_UNITS) -> dict[str, Any]:
-    """Score the `top` fittest units and the baselines on every held-out example, in one evaluator call."""
+                   heldout: list[dict], top: int = TOP_UNITS, seed_prompts: Sequence[str] = ()) -> dict[str, Any]:
+    """Score the `top` fittest units and the baselines on every held-out example, in one evaluator call.
+
+    Baselines: the task description alone, with "Let's think step by step.", and each of the task's
+    hand-written seed prompts.
+    """
     best = ranked(population)[:top]
     rows: list[dict[str, Any]] = [
         {"name": f"unit {u.id}", "id": u.id, "task_prompts": list(u.task_prompts), "train_fitness": u.fitness}
         for u in best
     ]
-    baselines = [Candidate(task_description), Candidate(f"{task_description} {STEP_BY_STEP}")]
-    rows.append({"name": "baseline: task description", "id": None, "task_prompts": [task_description],
-                 "train_fitness": None})
-    rows.append({"name": "baseline: task description + step by step", "id": None,
-                 "task_prompts": [baselines[1].task_prompt], "train_fitness": None})
+    named = [("baseline: task description", task_description),
+             ("baseline: task description + step by step", f"{task_description} {STEP_BY_STEP}")]
+    seeds = [p for p in dict.fromkeys(seed_prompts) if p not in (task_description, named[1][1])]
+    named += [(f"baseline: seed prompt {i}", p) for i, p in enumerate(seeds, 1)]
+    baselines = [Candidate(prompt) for _, prompt in named]
+    rows += [{"name": name, "id": None, "task_prompts": [prompt], "train_fitness": None} for name, prompt in named]
     candidates = [candidate(u) for u in best] + baselines
     if heldout:
         outcomes = evaluate_groups(evaluator, [(candidates, heldout, v) for v in variants])

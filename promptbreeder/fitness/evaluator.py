@@ -3,7 +3,8 @@
 All (candidate × example) queries of one call go to the backend together, so they are batched into
 shared generate calls; `evaluate_groups` does the same for several (candidates, examples, variant)
 groups at once, so a generation's tournaments, each on its own batch, still cost one backend call.
-A failed query scores 0 and is counted; it never raises.
+A failed query scores 0 and is counted; it never raises. With the run's cache, every scored answer is
+stored, so a repeated evaluation (a continued run, the same unit on the same example) costs nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Sequence
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
 from promptbreeder.daycare.loader import DayCare, Task
 from promptbreeder.scorers.base import Scorer
+from promptbreeder.store.cache import CallCache, call_key, fitness_key
 
 VARIANTS = {"noCoT": "fitness_noCoT", "CoT": "fitness_CoT"}
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
@@ -49,12 +51,15 @@ class FitnessResult:
 
 class FitnessEvaluator:
     def __init__(self, day_care: DayCare, task: Task, backend: Backend, scorer: Scorer, *,
-                 decoder: DecoderOptions | None = None, seed: int = 0, reasoning_max_tokens: int = 96):
+                 decoder: DecoderOptions | None = None, seed: int = 0, reasoning_max_tokens: int = 96,
+                 cache: CallCache | None = None, model: str = ""):
         self.day_care, self.task, self.backend, self.scorer = day_care, task, backend, scorer
         self.decoder = decoder or task.fitness_decoder
         self.seed = seed
         self.reasoning_max_tokens = reasoning_max_tokens
         self.system_prompt = task.fixed_system_prompt or DEFAULT_SYSTEM_PROMPT
+        self.cache, self.model = cache, model  # results cache of the run, and the model it is for
+        self.cached_results = 0
 
     def requests(self, candidate: Candidate, examples: list[dict], variant: str) -> list[QueryRequest]:
         if variant not in VARIANTS:
@@ -90,20 +95,17 @@ class FitnessEvaluator:
         """`evaluate` for several (candidates, examples, variant) groups in ONE backend call.
 
         Returns, per group, one result per candidate. Scoring also runs once over all answers, so a
-        model-based scorer costs one more call, not one per group.
+        model-based scorer costs one more call, not one per group. With a results cache, a (candidate,
+        example, variant) scored before is neither asked nor scored again.
         """
-        spans, requests = [], []
+        spans, requests, gold = [], [], []
         for candidates, examples, variant in groups:
             start = len(requests)
             if candidates and examples:
                 requests += [r for c in candidates for r in self.requests(c, list(examples), variant)]
+                gold += [ex for _ in candidates for ex in examples]
             spans.append((start, len(requests)))
-        results = self.backend.run_many(requests) if requests else []
-        answers = [r.variables.get("ANSWER", "") if r.ok else "" for r in results]
-        gold = [ex for candidates, examples, _ in groups if candidates and examples
-                for _ in candidates for ex in examples]
-        scores = self.scorer.score_many(answers, gold) if results else []
-        scores = [s if r.ok else 0.0 for s, r in zip(scores, results)]
+        outcomes = self._outcomes(requests, gold)
         out = []
         for (candidates, examples, variant), (start, _) in zip(groups, spans):
             if not candidates or not examples:
@@ -111,15 +113,33 @@ class FitnessEvaluator:
                 continue
             n, group = len(examples), []
             for i in range(len(candidates)):
-                lo, hi = start + i * n, start + (i + 1) * n
+                part = outcomes[start + i * n : start + (i + 1) * n]
                 group.append(FitnessResult(
                     variant=variant,
-                    scores=scores[lo:hi],
-                    answers=answers[lo:hi],
-                    reasonings=[r.variables.get("REASONING", "") for r in results[lo:hi]],
-                    failures=sum(not r.ok for r in results[lo:hi]),
-                    first_error=next((r.error for r in results[lo:hi] if not r.ok), None),
+                    scores=[o["score"] for o in part],
+                    answers=[o["answer"] for o in part],
+                    reasonings=[o["reasoning"] for o in part],
+                    failures=sum(o["error"] is not None for o in part),
+                    first_error=next((o["error"] for o in part if o["error"] is not None), None),
                     questions=[str(ex["input"]) for ex in examples],
                 ))
             out.append(group)
         return out
+
+    def _outcomes(self, requests: list[QueryRequest], gold: list[dict]) -> list[dict]:
+        """Answer, working-out, score and error of each request: from the results cache or freshly."""
+        keys = [fitness_key(call_key(self.model, r), self.task.scorer_spec, ex) for r, ex in zip(requests, gold)]
+        outcomes: list[dict | None] = [self.cache.get_fitness(k) if self.cache else None for k in keys]
+        self.cached_results += sum(o is not None for o in outcomes)
+        todo = [i for i, o in enumerate(outcomes) if o is None]
+        if not todo:
+            return outcomes
+        results = self.backend.run_many([requests[i] for i in todo])
+        answers = [r.variables.get("ANSWER", "") if r.ok else "" for r in results]
+        scores = self.scorer.score_many(answers, [gold[i] for i in todo])
+        for i, result, answer, score in zip(todo, results, answers, scores):
+            outcomes[i] = {"answer": answer, "reasoning": result.variables.get("REASONING", ""),
+                           "score": score if result.ok else 0.0, "error": result.error}
+            if self.cache and result.ok:  # a failed query may succeed when asked again
+                self.cache.put_fitness(keys[i], outcomes[i])
+        return outcomes

@@ -137,7 +137,7 @@ def small(tmp_path):
 
 def test_defaults_for_optional_fields(small):
     task = load_day_care(small).task("toy")
-    assert task.seed_prompts == ["Say the word."]
+    assert task.seed_prompts == []
     assert task.answer_max_tokens == 48 and task.genome == "prompt"
     assert task.decoder == DecoderOptions(method="sample", temperature=0.5, top_k=20)
     assert task.fixed_system_prompt == "Be brief."

@@ -208,7 +208,7 @@ def make_breeder(tmp_path, day_care, world):
 
     def make(store: RunStore | None = None, operators: list[Operator] | None = None, backend=None,
              post_calls: list[str] | None = None, runs: str = "runs", progress=None, log_line=None,
-             evaluator_kind: str = "instance", **settings):
+             evaluator_kind: str = "instance", seed_prompts=(), **settings):
         config = RunConfig(**{**CONFIG, **settings})
         backend = backend if backend is not None else CountingBackend(world)
         store = store if store is not None else RunStore.create(tmp_path / runs, config.to_dict())
@@ -220,7 +220,7 @@ def make_breeder(tmp_path, day_care, world):
         return Breeder(config, task.description, mutation_prompts=MUTATION_PROMPTS, thinking_styles=THINKING_STYLES,
                        suite=suite, backend=backend, evaluator=evaluator, query_text=QUERIES.__getitem__,
                        store=store, operators=operator_source(operators or [AppendWord()], post_calls),
-                       progress=progress, log_line=log_line)
+                       progress=progress, log_line=log_line, seed_prompts=seed_prompts)
 
     return make
 

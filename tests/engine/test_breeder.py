@@ -228,18 +228,27 @@ def test_progress_is_reported_after_every_step(make_breeder):
 
 
 def test_report_compares_the_top_units_with_the_baselines_on_held_out_examples(make_breeder):
-    breeder = make_breeder(population_size=12, evolution_generations=10)
+    breeder = make_breeder(population_size=12, evolution_generations=10, seed_prompts=["Sum them.", "Sum them."])
     breeder.run()
     state = breeder.state()
+    unscored = [u.id for u in breeder.population if u.fitness is None]
+    assert unscored, "the last generation's children have not met a tournament yet"
     asked_from = len(breeder.backend.requests)
     report = breeder.report()
-    assert breeder.state() == state, "reporting draws nothing from the RNG and changes no unit"
-    assert len(breeder.backend.batches) and breeder.backend.batches[-1].count("fitness_noCoT") == 5 * 20
-    asked = {r.inputs["question"] for r in breeder.backend.requests[asked_from:]}
-    assert asked == {e["input"] for e in breeder.heldout} and report["heldout_examples"] == 20
+    assert breeder.state() == state, "reporting draws nothing from the run's RNG and changes no unit"
+    # first the last generation's children on one training batch, then everything on the held-out part
+    children_batch, heldout_batch = breeder.backend.batches[-2:]
+    assert Counter(children_batch) == {"fitness_noCoT": 5 * len(unscored), "fitness_CoT": 5 * len(unscored)}
+    assert heldout_batch.count("fitness_noCoT") == 6 * 20
+    asked = [r.inputs["question"] for r in breeder.backend.requests[asked_from:]]
+    heldout = {e["input"] for e in breeder.heldout}
+    assert set(asked[: 10 * len(unscored)]).isdisjoint(heldout) and set(asked[10 * len(unscored):]) == heldout
+    assert report["heldout_examples"] == 20
     names = [row["name"] for row in report["rows"]]
-    assert names[3:] == ["baseline: task description", "baseline: task description + step by step"]
+    assert names[3:] == ["baseline: task description", "baseline: task description + step by step",
+                         "baseline: seed prompt 1"]
     assert report["rows"][4]["task_prompts"] == [breeder.task_description + " Let's think step by step."]
+    assert report["rows"][5]["task_prompts"] == ["Sum them."]
     top = report["rows"][0]
     assert top["id"] == report["best"]["id"] and "carefully" in top["task_prompts"][0]
     assert top["heldout"] == {"noCoT": 1.0, "CoT": 1.0} and top["heldout_fitness"] == 1.0
@@ -247,7 +256,20 @@ def test_report_compares_the_top_units_with_the_baselines_on_held_out_examples(m
     [logged] = events(breeder, "report")
     assert logged["rows"] == report["rows"]
     text = format_report(report)
-    assert "held-out comparison on 20 examples" in text and "baseline: task description" in text
+    assert "held-out comparison on 20 examples" in text and "baseline: seed prompt 1" in text
+
+
+def test_a_child_of_the_last_generation_can_be_reported_best(make_breeder):
+    breeder = make_breeder(population_size=4, evolution_generations=1)
+    breeder.run()
+    child = next(u for u in breeder.population if u.fitness is None)
+    # make the child the only good prompt; the report scores it and ranks it first
+    child.task_prompts = ["Add carefully."]
+    report = breeder.report()
+    assert report["best"]["id"] == child.id and report["rows"][0]["train_fitness"] == 1.0
+    assert child.fitness is None, "the population itself is left as saved"
+    again = breeder.report()
+    assert again["rows"] == report["rows"], "the report's training batch does not depend on when it is made"
 
 
 def test_the_same_seed_and_replies_give_the_same_run(make_breeder):

@@ -66,3 +66,36 @@ def test_unknown_variant(setup):
     evaluator = FitnessEvaluator(day_care, task, FakeBackend(), day_care.build_scorer(task))
     with pytest.raises(ValueError, match="noCoT, CoT"):
         evaluator.evaluate([Candidate("x")], examples, "fewshot")
+
+
+def test_scored_answers_are_kept_in_the_results_cache(setup, tmp_path):
+    from promptbreeder.store.cache import CallCache
+
+    day_care, task, examples = setup
+    cache = CallCache(tmp_path / "cache.sqlite")
+    backend = FakeBackend(responder=gold_for_good_prompt)
+    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task), cache=cache, model="m")
+    first = evaluator.evaluate([Candidate("Add carefully."), Candidate("Guess.")], examples[:4])
+    assert cache.count("fitness") == 8 and len(backend.requests) == 8
+    # the same candidates on overlapping examples: only the new examples are asked and scored
+    again = evaluator.evaluate([Candidate("Add carefully."), Candidate("Guess.")], examples[2:6])
+    assert len(backend.requests) == 8 + 4 and evaluator.cached_results == 4
+    assert [r.fitness for r in first] == [r.fitness for r in again] == [1.0, 0.0]
+    assert again[0].answers[:2] == first[0].answers[2:]
+    # another model, seed or scorer is another result
+    other = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task), cache=cache, model="m2")
+    other.evaluate([Candidate("Add carefully.")], examples[:1])
+    assert other.cached_results == 0 and cache.count("fitness") == 13
+    cache.close()
+
+
+def test_failed_queries_are_not_cached(setup, tmp_path):
+    from promptbreeder.store.cache import CallCache
+
+    day_care, task, examples = setup
+    cache = CallCache(tmp_path / "cache.sqlite")
+    broken = FitnessEvaluator(day_care, task, FakeBackend(responder=lambda r: 1 / 0), day_care.build_scorer(task),
+                              cache=cache, model="m")
+    [result] = broken.evaluate([Candidate("Add.")], examples[:3])
+    assert result.failures == 3 and cache.count("fitness") == 0
+    cache.close()

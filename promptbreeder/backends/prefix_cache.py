@@ -70,6 +70,9 @@ class PrefixCache:
         if key in self._entries:
             self._entries.move_to_end(key)
             return
+        nbytes = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in layers)
+        if nbytes > self.max_bytes:
+            return
         for other_key, other in list(self._entries.items()):
             shared = _common_prefix(other.tokens, array)
             if shared == len(array):  # already covered by a longer entry
@@ -77,9 +80,6 @@ class PrefixCache:
                 return
             if shared == len(other.tokens):  # the new entry covers this one
                 self._drop(other_key)
-        nbytes = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in layers)
-        if nbytes > self.max_bytes:
-            return
         self._entries[key] = CachedPrefix(array, layers, nbytes)
         self.bytes += nbytes
         while self.bytes > self.max_bytes:
@@ -108,6 +108,8 @@ def shared_prefixes(prompts: list[list[int]], covered: list[int], min_length: in
     leave each unit's prompt computed once per row. A group's prefix leaves each member at least
     one token of its own (to get its logits); groups the cache already covers are skipped.
     """
+    if len(prompts) < 2:
+        return []
     order = sorted(range(len(prompts)), key=lambda i: prompts[i])
     arrays = [np.asarray(p, dtype=np.int64) for p in prompts]
     prefixes: list[list[int]] = []

@@ -29,7 +29,10 @@ class BatchSampler:
         picked = [settings[i] for i in self.sampled]
         self.temperature = torch.tensor([[s.temperature] for s in picked], device=device)
         self.top_k = [s.top_k for s in picked]
-        self.top_p = torch.tensor([[s.top_p if s.top_p is not None else 1.0] for s in picked], device=device)
+        # rows without nucleus sampling never drop a token (a threshold of 1.0 could: float32 cumulative
+        # sums reach 1.0 before the last tokens)
+        self.top_p = torch.tensor([[s.top_p if s.top_p is not None and s.top_p < 1.0 else float("inf")] for s in picked],
+                                  device=device)
         self.any_top_p = any(s.top_p is not None and s.top_p < 1.0 for s in picked)
 
     def choose(self, logits: torch.Tensor) -> torch.Tensor:

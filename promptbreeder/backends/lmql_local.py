@@ -111,6 +111,13 @@ class LMQLLocalBackend(LMQLBackend):
         adapter = factory()
         return lmql.LLM(self.model_dir, adapter=adapter, configuration={})
 
+    async def _run_one(self, request: QueryRequest) -> QueryResult:
+        self.client.active_queries += 1  # lets the client batch every query that is in flight
+        try:
+            return await super()._run_one(request)
+        finally:
+            self.client.active_queries -= 1
+
     def count_tokens(self, text: str) -> int:
         return len(self.engine.tokenizer(text, add_special_tokens=False).input_ids)
 

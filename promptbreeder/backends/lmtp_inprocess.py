@@ -38,7 +38,7 @@ class InProcessLMTPClient:
 
     # how long the dispatcher waits for more queries to reach the model before running a batch
     SETTLE_SECONDS = 0.004
-    MAX_WAIT_SECONDS = 0.05
+    MAX_WAIT_SECONDS = 0.25
 
     def __init__(self, engine: HFEngine, model_identifier: str):
         self.engine = engine
@@ -48,6 +48,7 @@ class InProcessLMTPClient:
         self._dispatcher: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptbreeder-engine")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.active_queries = 0  # queries in flight, counted by the backend (0: not counted)
 
     # -- LMTP client protocol (what LMQL's LMTPDcModel calls) ----------------------------------------
 
@@ -121,15 +122,24 @@ class InProcessLMTPClient:
                 await self._run(batch)
 
     async def _settle(self) -> None:
-        """Give queries that are still being interpreted a moment to reach the model too."""
+        """Give queries that are still being interpreted a moment to reach the model too.
+
+        When the backend counts its queries in flight (`active_queries`), the batch waits until each
+        of them is waiting on the model (or MAX_WAIT_SECONDS passed): a query still interpreting the
+        tokens of the last batch would otherwise miss this one and run alone after it. Without a
+        count, a batch starts once no call has arrived for SETTLE_SECONDS.
+        """
         started = last_change = time.perf_counter()
         seen = len(self._pending)
         while len(self._pending) < self.engine.max_batch_size:
+            if self.active_queries and len(self._pending) >= self.active_queries:
+                return
             await asyncio.sleep(0)
             now = time.perf_counter()
             if len(self._pending) != seen:
                 seen, last_change = len(self._pending), now
-            elif now - last_change >= self.SETTLE_SECONDS or now - started >= self.MAX_WAIT_SECONDS:
+            elif now - started >= self.MAX_WAIT_SECONDS or (
+                    not self.active_queries and now - last_change >= self.SETTLE_SECONDS):
                 return
             if now - last_change > 0.0005:
                 await asyncio.sleep(0.0005)

@@ -98,3 +98,33 @@ def test_stream_ends_at_the_first_finish_reason():
         assert asyncio.run(collect(client)) == tokens + [DONE]
     finally:
         client.shutdown()
+
+
+def test_a_batch_waits_for_every_query_in_flight(engine_and_client):
+    """A query still busy (interpreting its last tokens) joins the batch instead of running alone after it."""
+    engine, client = engine_and_client
+
+    async def late(delay):
+        await asyncio.sleep(delay)
+        return await collect(client)
+
+    async def main():
+        client.active_queries = 3
+        return await asyncio.gather(collect(client), collect(client), late(0.03))
+
+    asyncio.run(main())
+    assert [len(batch) for batch in engine.batches] == [3]
+
+
+def test_without_a_count_a_quiet_moment_starts_the_batch(engine_and_client):
+    engine, client = engine_and_client
+
+    async def late(delay):
+        await asyncio.sleep(delay)
+        return await collect(client)
+
+    async def main():
+        return await asyncio.gather(collect(client), collect(client), late(0.03))
+
+    asyncio.run(main())
+    assert [len(batch) for batch in engine.batches] == [2, 1]

@@ -100,17 +100,18 @@ def test_stream_ends_at_the_first_finish_reason():
         client.shutdown()
 
 
+async def late(client, delay):
+    await asyncio.sleep(delay)
+    return await collect(client)
+
+
 def test_a_batch_waits_for_every_query_in_flight(engine_and_client):
     """A query still busy (interpreting its last tokens) joins the batch instead of running alone after it."""
     engine, client = engine_and_client
 
-    async def late(delay):
-        await asyncio.sleep(delay)
-        return await collect(client)
-
     async def main():
         client.active_queries = 3
-        return await asyncio.gather(collect(client), collect(client), late(0.03))
+        return await asyncio.gather(collect(client), collect(client), late(client, 0.03))
 
     asyncio.run(main())
     assert [len(batch) for batch in engine.batches] == [3]
@@ -118,13 +119,5 @@ def test_a_batch_waits_for_every_query_in_flight(engine_and_client):
 
 def test_without_a_count_a_quiet_moment_starts_the_batch(engine_and_client):
     engine, client = engine_and_client
-
-    async def late(delay):
-        await asyncio.sleep(delay)
-        return await collect(client)
-
-    async def main():
-        return await asyncio.gather(collect(client), collect(client), late(0.03))
-
-    asyncio.run(main())
+    asyncio.run(asyncio.wait_for(asyncio.gather(collect(client), collect(client), late(client, 0.03)), 5))
     assert [len(batch) for batch in engine.batches] == [2, 1]

@@ -119,5 +119,8 @@ def test_a_batch_waits_for_every_query_in_flight(engine_and_client):
 
 def test_without_a_count_a_quiet_moment_starts_the_batch(engine_and_client):
     engine, client = engine_and_client
-    asyncio.run(asyncio.wait_for(asyncio.gather(collect(client), collect(client), late(client, 0.03)), 5))
+    async def main():
+        return await asyncio.gather(collect(client), collect(client), late(client, 0.03))
+
+    asyncio.run(main())
     assert [len(batch) for batch in engine.batches] == [2, 1]

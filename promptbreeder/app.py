@@ -46,21 +46,22 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     cache = CallCache(store.cache_path)
     try:
         with CachingBackend(create_backend(config), cache, model=config.model_name_or_path) as backend:
-            report = _breed(config, day_care, task, suite, store, backend, out)
+            report, reused = _breed(config, day_care, task, suite, store, backend, out)
             usage = backend.usage
     finally:
         cache.close()
     if usage.calls and usage.failed_calls == usage.calls:
         raise RunError(f"every one of {usage.calls} model queries failed; see {store.folder / 'events.jsonl'}")
     print(format_report(report), file=out)
-    print(f"{usage.calls} model queries ({usage.cached_calls} answered from the run's cache),"
+    print(f"{usage.calls} model queries ({usage.cached_calls} answered and {reused} fitness results reused from the"
+          f" run's cache),"
           f" {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
           f" {time.perf_counter() - started:.1f} s; run folder {store.folder}", file=out)
     return 0
 
 
 def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], store: RunStore,
-           backend: CachingBackend, out: TextIO) -> dict[str, Any]:
+           backend: CachingBackend, out: TextIO) -> tuple[dict[str, Any], int]:
     fitness_decoder = DecoderOptions.parse(config.decoder_options_override) if config.decoder_options_override else None
     evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
                                  decoder=fitness_decoder, seed=config.seed, cache=backend.cache,
@@ -85,7 +86,7 @@ def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], 
                            "score": row["heldout_fitness"]} for row in report["rows"]])
     finally:
         trackers.finish()
-    return report
+    return report, evaluator.cached_results
 
 
 def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def test_a_run_breeds_stores_and_reports(monkeypatch, day_care):
     assert cache.count("fitness") > 0 and cache.count("calls") > 0, "calls and scored answers are both kept"
     cache.close()
     assert "held-out comparison on 20 examples" in text and "baseline: task description" in text
-    assert re.search(r"\d+ model queries \(\d+ answered from the run's cache\)", text)
+    assert re.search(r"\d+ model queries \(\d+ answered and \d+ fitness results reused from the run's cache\)", text)
     events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert events.count("generation") == 3 and "tournament" in events and events[-1] == "report"
     report = json.loads((run_dir / "report.json").read_text())
@@ -88,7 +88,9 @@ def test_a_repeated_run_answers_from_its_cache(monkeypatch, day_care):
     (store / "events.jsonl").unlink()
     text, backend = run_with(monkeypatch, config(day_care, evolution_generations=1, continue_run_number=1))
     assert len(backend.requests) == 0
-    assert re.search(r"0 model queries \(\d+ answered from the run's cache\)", text)
+    # fitness answers come back as scored results; the operators' calls from the call cache
+    found = re.search(r"0 model queries \((\d+) answered and (\d+) fitness results reused from the run's cache\)", text)
+    assert found and int(found.group(1)) > 0 and int(found.group(2)) > 0, text
 
 
 def test_continue_refuses_settings_that_define_the_run(monkeypatch, day_care):

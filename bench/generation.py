@@ -26,6 +26,7 @@ from promptbreeder.config import resolve_config
 from promptbreeder.daycare.loader import load_day_care
 from promptbreeder.engine import Breeder
 from promptbreeder.fitness.evaluator import FitnessEvaluator
+from promptbreeder.genomes.prompt import PromptGenome
 from promptbreeder.store.cache import CallCache
 from promptbreeder.store.run_store import RunStore
 
@@ -82,10 +83,11 @@ def main() -> None:
         backend = Recording(model, cache, model=config.model_name_or_path)
         evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend), seed=config.seed,
                                      cache=cache, model=config.model_name_or_path)
-        breeder = Breeder(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
-                          thinking_styles=[p.text for p in day_care.thinking_styles], suite=task.load_suite(),
-                          backend=backend, evaluator=evaluator, query_text=lambda n: day_care.query_text(n, task.name),
-                          store=store, mutation_decoder=task.decoder, log_line=lambda line: None)
+        genome = PromptGenome(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
+                              thinking_styles=[p.text for p in day_care.thinking_styles], suite=task.load_suite(),
+                              backend=backend, evaluator=evaluator, query_text=lambda n: day_care.query_text(n, task.name),
+                              mutation_decoder=task.decoder)
+        breeder = Breeder(config, genome, store=store, log_line=lambda line: None)
         return breeder, backend
 
     store = RunStore.create(work / "runs", config.to_dict())
@@ -130,7 +132,7 @@ def main() -> None:
     print(f"raw HF generate (same prompts, same token counts, generate calls only): {raw_seconds:.2f} s"
           f" = {tokens / raw_seconds:.1f} tok/s")
     print(f"repeated generation from the same snapshot: {replay_backend.usage.calls} model queries,"
-          f" {replay_backend.usage.cached_calls} answered from the call cache, {replay.evaluator.cached_results}"
+          f" {replay_backend.usage.cached_calls} answered from the call cache, {replay.genome.evaluator.cached_results}"
           f" fitness results from the results cache, same population: {same}")
     print(f"ratio={raw_seconds / ours_seconds:.2f}")
 

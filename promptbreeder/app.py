@@ -18,6 +18,7 @@ from promptbreeder.daycare.loader import DayCare, Task, load_day_care
 from promptbreeder.engine import Breeder, format_report
 from promptbreeder.errors import RunError
 from promptbreeder.fitness.evaluator import FitnessEvaluator
+from promptbreeder.genomes.prompt import PromptGenome
 from promptbreeder.store.cache import CallCache
 from promptbreeder.store.run_store import RunStore
 from promptbreeder.tracking.base import RunInfo, Trackers
@@ -68,10 +69,11 @@ def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], 
                                  model=config.model_name_or_path)
     trackers = Trackers(ConsoleTracker(verbose=config.verbose),
                         *([WandbTracker(config.wandb_project)] if config.use_wandb else []))
-    breeder = Breeder(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
-                      thinking_styles=[p.text for p in day_care.thinking_styles], suite=suite, backend=backend,
-                      evaluator=evaluator, query_text=lambda name: day_care.query_text(name, task.name), store=store,
-                      mutation_decoder=task.decoder, seed_prompts=task.seed_prompts,
+    genome = PromptGenome(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
+                          thinking_styles=[p.text for p in day_care.thinking_styles], suite=suite, backend=backend,
+                          evaluator=evaluator, query_text=lambda name: day_care.query_text(name, task.name),
+                          mutation_decoder=task.decoder, seed_prompts=task.seed_prompts)
+    breeder = Breeder(config, genome, store=store,
                       progress=lambda g, total, best, mean: trackers.generation(g, total, _summary(breeder, best, mean),
                                                                                  _population_rows(breeder)),
                       log_line=lambda line: print(line, file=out))
@@ -90,9 +92,9 @@ def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], 
 
 
 def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:
-    return {"best": best or 0.0, "mean": mean or 0.0, "operator_stats": breeder.mutator.stats}
+    return {"best": best or 0.0, "mean": mean or 0.0, "operator_stats": breeder.genome.state().get("operator_stats", {})}
 
 
 def _population_rows(breeder: Breeder) -> list[dict[str, Any]]:
-    return [{"id": u.id, "prompt": u.task_prompt, "fitness": u.fitness, "operator": u.operator, "parent": u.parent}
+    return [{"id": u.id, "prompt": breeder.genome.label(u), "fitness": u.fitness, "operator": u.operator, "parent": u.parent}
             for u in breeder.population]

@@ -9,18 +9,18 @@ one call); a job that fails twice yields a copy of the parent, so the population
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from promptbreeder.backends.base import Backend
 from promptbreeder.errors import RunError
+from promptbreeder.genomes.base import COPY_OPERATOR, Birth
 from promptbreeder.genomes.prompt_unit import Unit
 from promptbreeder.operators.base import BreedContext, Operator
 
 PostMutation = Callable[[Unit, list[Unit], random.Random], Unit]
 POST_MUTATION_RATE = 0.1  # the paper applies crossover and context shuffling to 10% of children each
 INIT_OPERATOR = "init"
-COPY_OPERATOR = "copy"
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,6 @@ class Job:
     name: str  # the registry name the operator was drawn under
     operator: Operator
     child: Unit | None = None
-
-
-@dataclass
-class Birth:
-    """What became of one parent: its child, the operator that made it and what was tried on the way."""
-
-    parent: Unit
-    child: Unit
-    operator: str  # the operator that made `child`, or "copy" when every attempt failed
-    tried: list[str] = field(default_factory=list)
-    post: list[str] = field(default_factory=list)  # post-mutation operators applied afterwards
 
 
 def run_jobs(backend: Backend, jobs: list[Job], ctx: BreedContext, rng: random.Random) -> None:

@@ -22,6 +22,7 @@ from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import load_day_care
 from promptbreeder.engine import Breeder, OperatorSource
 from promptbreeder.fitness.evaluator import FitnessEvaluator
+from promptbreeder.genomes.prompt import PromptGenome
 from promptbreeder.genomes.prompt_unit import Unit
 from promptbreeder.operators.base import Operator
 from promptbreeder.store.run_store import RunStore
@@ -217,10 +218,12 @@ def make_breeder(tmp_path, day_care, world):
 
         evaluator = {"instance": lambda: build(backend), "factory": lambda: build,
                      "evaluate-only": lambda: EvaluateOnly(build(backend))}[evaluator_kind]()
-        return Breeder(config, task.description, mutation_prompts=MUTATION_PROMPTS, thinking_styles=THINKING_STYLES,
-                       suite=suite, backend=backend, evaluator=evaluator, query_text=QUERIES.__getitem__,
-                       store=store, operators=operator_source(operators or [AppendWord()], post_calls),
-                       progress=progress, log_line=log_line, seed_prompts=seed_prompts)
+        genome = PromptGenome(config, task.description, mutation_prompts=MUTATION_PROMPTS,
+                              thinking_styles=THINKING_STYLES, suite=suite, backend=backend, evaluator=evaluator,
+                              query_text=QUERIES.__getitem__, operators=operator_source(operators or [AppendWord()],
+                                                                                         post_calls),
+                              seed_prompts=seed_prompts)
+        return Breeder(config, genome, store=store, progress=progress, log_line=log_line)
 
     return make
 

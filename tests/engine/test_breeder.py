@@ -28,12 +28,12 @@ def questions_by_prompt(requests):
 def test_initialise_writes_prompts_in_one_call_and_scores_everyone_on_one_batch(make_breeder, day_care):
     breeder = make_breeder(evolution_generations=0)
     breeder.initialise()
-    backend, population = breeder.backend, breeder.population
+    backend, population = breeder.genome.backend, breeder.population
     assert [u.id for u in population] == [f"u{i}" for i in range(8)]
     for unit in population:
         assert unit.operator == "init" and unit.parent is None and unit.generation == 0
         assert len(unit.task_prompts) == 2 and all(p.startswith("Solve it (") for p in unit.task_prompts)
-        assert unit.mutation_prompt in breeder.mutation_prompts and unit.thinking_style in breeder.thinking_styles
+        assert unit.mutation_prompt in breeder.genome.mutation_prompts and unit.thinking_style in breeder.genome.thinking_styles
         assert unit.fitness is not None
         assert [h["variant"] for h in unit.fitness_history] == ["noCoT", "CoT"]
         assert unit.fitness == sum(h["fitness"] for h in unit.fitness_history) / 2
@@ -43,19 +43,19 @@ def test_initialise_writes_prompts_in_one_call_and_scores_everyone_on_one_batch(
     assert len(asked) == 8, "init prompts differ between units"
     batches = {tuple(v) for per_variant in asked.values() for v in per_variant.values()}
     assert len(batches) == 1 and len(next(iter(batches))) == 5
-    heldout = {e["input"] for e in breeder.heldout}
+    heldout = {e["input"] for e in breeder.genome.heldout}
     assert not heldout & set(next(iter(batches))), "evolution never sees held-out examples"
     assert breeder.store.steps() == [0]
-    assert set(breeder.store.load_latest().state) == set(STATE_KEYS)
+    assert set(breeder.store.load_latest().state) == set(STATE_KEYS + breeder.genome.STATE_KEYS)
 
 
 def test_init_failures_are_retried_once_then_fall_back_to_the_task_description(make_breeder, world):
     world.init_fails = True
     breeder = make_breeder(evolution_generations=0)
     breeder.initialise()
-    assert breeder.backend.batches[:2] == [["fake_init"] * 16] * 2
-    assert len(breeder.backend.batches) == 3
-    assert all(u.task_prompts == [breeder.task_description] for u in breeder.population)
+    assert breeder.genome.backend.batches[:2] == [["fake_init"] * 16] * 2
+    assert len(breeder.genome.backend.batches) == 3
+    assert all(u.task_prompts == [breeder.genome.task_description] for u in breeder.population)
     assert len(events(breeder, "init_failed")) == 8
 
 
@@ -63,12 +63,12 @@ def test_the_loser_is_replaced_by_a_child_of_the_winner_and_pairs_share_a_batch(
     breeder = make_breeder()
     breeder.initialise()
     before = {u.id: u for u in breeder.population}
-    asked_from = len(breeder.backend.requests)
+    asked_from = len(breeder.genome.backend.requests)
     breeder.run_generation(1)
     after = {u.id: u for u in breeder.population}
     tournaments = events(breeder, "tournament")
     assert len(tournaments) == 4 and sorted(i for t in tournaments for i in t["pair"]) == sorted(before)
-    asked = questions_by_prompt(breeder.backend.requests[asked_from:])
+    asked = questions_by_prompt(breeder.genome.backend.requests[asked_from:])
     for t in tournaments:
         a, b = (before[i] for i in t["pair"])
         assert asked[a.task_prompt] == asked[b.task_prompt], "both units of a pair see the same examples"
@@ -122,7 +122,7 @@ def test_a_failing_operator_is_retried_once_then_the_winner_is_copied(make_breed
     breeder = make_breeder(operators=[fakes.Failing("bad")])
     breeder.initialise()
     breeder.run_generation(1)
-    assert breeder.backend.batches[3:] == [["fake_mutation"] * 4] * 2, "one call for all, one for all retries"
+    assert breeder.genome.backend.batches[3:] == [["fake_mutation"] * 4] * 2, "one call for all, one for all retries"
     by_id = {u.id: u for u in breeder.population}
     for t in events(breeder, "tournament"):
         child = by_id[t["child"]]
@@ -131,7 +131,7 @@ def test_a_failing_operator_is_retried_once_then_the_winner_is_copied(make_breed
         if "prompt_crossover" not in t["post"]:
             assert child.task_prompts == by_id[t["winner"]].task_prompts
     assert len(events(breeder, "mutation_failed")) == 4
-    assert breeder.mutator.stats["bad"] == {"used": 8, "failed": 8, "beat_parent": 0}
+    assert breeder.genome.mutator.stats["bad"] == {"used": 8, "failed": 8, "beat_parent": 0}
 
 
 def test_the_retry_draws_a_different_operator(make_breeder, fakes):
@@ -142,7 +142,7 @@ def test_the_retry_draws_a_different_operator(make_breeder, fakes):
     assert all(t["operator"] == "good" for t in tournaments)
     retried = [t for t in tournaments if t["tried"] == ["bad", "good"]]
     assert retried and all(t["tried"] in (["good"], ["bad", "good"]) for t in tournaments)
-    stats = breeder.mutator.stats
+    stats = breeder.genome.mutator.stats
     assert stats["bad"]["used"] == stats["bad"]["failed"] == len(retried)
     assert stats["good"] == {"used": 10, "failed": 0, "beat_parent": 0}
     assert not events(breeder, "mutation_failed")
@@ -165,7 +165,7 @@ def test_post_mutation_operators_fire_for_about_ten_percent_of_children(make_bre
     assert set(counts) == {"prompt_crossover", "context_shuffling"}
     for name in counts:
         assert 0.05 * children <= counts[name] <= 0.17 * children, counts
-        assert breeder.mutator.stats[name]["used"] == counts[name]
+        assert breeder.genome.mutator.stats[name]["used"] == counts[name]
     assert Counter(p for t in events(breeder, "tournament") for p in t["post"]) == counts
 
 
@@ -177,18 +177,18 @@ def test_fitness_improves_over_generations_in_the_fake_world(make_breeder):
     assert means[-1] > means[0] + 0.3, means
     best = max((u for u in breeder.population if u.fitness is not None), key=lambda u: u.fitness)
     assert "carefully" in best.task_prompt and best.fitness == 1.0
-    assert breeder.mutator.stats["append"]["beat_parent"] > 0
+    assert breeder.genome.mutator.stats["append"]["beat_parent"] > 0
 
 
 def test_each_generation_makes_a_bounded_number_of_backend_calls(make_breeder, fakes):
     marks = []
     ops = [fakes.AppendWord(), fakes.Failing("bad"), fakes.NoCall()]
     breeder = make_breeder(operators=ops, population_size=10, evolution_generations=6,
-                           progress=lambda g, total, best, mean: marks.append(len(breeder.backend.batches)))
+                           progress=lambda g, total, best, mean: marks.append(len(breeder.genome.backend.batches)))
     breeder.run()
     per_generation = [b - a for a, b in zip(marks, marks[1:])]
     assert len(per_generation) == 6 and all(1 <= n <= 3 for n in per_generation), per_generation
-    for batch in breeder.backend.batches:
+    for batch in breeder.genome.backend.batches:
         kinds = {name.startswith("fitness_") for name in batch}
         assert len(kinds) == 1, "fitness and operator queries go in separate, whole-generation calls"
 
@@ -233,21 +233,21 @@ def test_report_compares_the_top_units_with_the_baselines_on_held_out_examples(m
     state = breeder.state()
     unscored = [u.id for u in breeder.population if u.fitness is None]
     assert unscored, "the last generation's children have not met a tournament yet"
-    asked_from = len(breeder.backend.requests)
+    asked_from = len(breeder.genome.backend.requests)
     report = breeder.report()
     assert breeder.state() == state, "reporting draws nothing from the run's RNG and changes no unit"
     # first the last generation's children on one training batch, then everything on the held-out part
-    children_batch, heldout_batch = breeder.backend.batches[-2:]
+    children_batch, heldout_batch = breeder.genome.backend.batches[-2:]
     assert Counter(children_batch) == {"fitness_noCoT": 5 * len(unscored), "fitness_CoT": 5 * len(unscored)}
     assert heldout_batch.count("fitness_noCoT") == 6 * 20
-    asked = [r.inputs["question"] for r in breeder.backend.requests[asked_from:]]
-    heldout = {e["input"] for e in breeder.heldout}
+    asked = [r.inputs["question"] for r in breeder.genome.backend.requests[asked_from:]]
+    heldout = {e["input"] for e in breeder.genome.heldout}
     assert set(asked[: 10 * len(unscored)]).isdisjoint(heldout) and set(asked[10 * len(unscored):]) == heldout
     assert report["heldout_examples"] == 20
     names = [row["name"] for row in report["rows"]]
     assert names[3:] == ["baseline: task description", "baseline: task description + step by step",
                          "baseline: seed prompt 1"]
-    assert report["rows"][4]["task_prompts"] == [breeder.task_description + " Let's think step by step."]
+    assert report["rows"][4]["task_prompts"] == [breeder.genome.task_description + " Let's think step by step."]
     assert report["rows"][5]["task_prompts"] == ["Sum them."]
     top = report["rows"][0]
     assert top["id"] == report["best"]["id"] and "carefully" in top["task_prompts"][0]
@@ -304,7 +304,7 @@ def test_a_population_of_one_has_no_tournaments(make_breeder):
     breeder = make_breeder(population_size=1, evolution_generations=2, runs="one")
     final = breeder.run()
     assert final["generation"] == 2 and len(final["population"]) == 1 and not events(breeder, "tournament")
-    assert len(breeder.backend.batches) == 2, "init and its scoring only"
+    assert len(breeder.genome.backend.batches) == 2, "init and its scoring only"
     assert [e["mean"] for e in events(breeder, "generation")][1:] == [None, None]
 
 
@@ -313,5 +313,5 @@ def test_an_evaluator_factory_or_an_evaluate_only_evaluator_give_the_same_run(ma
     assert make_breeder(runs="factory", evaluator_kind="factory").run() == reference
     plain = make_breeder(runs="plain", evaluator_kind="evaluate-only")
     assert plain.run() == reference
-    fitness_calls = [b for b in plain.backend.batches if b[0].startswith("fitness_")]
+    fitness_calls = [b for b in plain.genome.backend.batches if b[0].startswith("fitness_")]
     assert len(fitness_calls) == 2 + 5 * 4 * 2, "without evaluate_groups: one call per pair and variant"

@@ -10,6 +10,7 @@ from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
 from promptbreeder.engine import Breeder, OperatorSource
 from promptbreeder.fitness.evaluator import FitnessEvaluator
+from promptbreeder.genomes.prompt import PromptGenome
 from promptbreeder.store.run_store import RunStore
 
 registry = pytest.importorskip("promptbreeder.operators.registry")
@@ -32,11 +33,11 @@ def make(tmp_path, day_care, generations, store=None):
     config = RunConfig(task=TASK, population_size=8, evolution_generations=generations, fitness_batch_size=4, seed=5)
     backend = FakeBackend(responder=responder)
     store = store or RunStore.create(tmp_path / "runs", config.to_dict())
-    return Breeder(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
-                   thinking_styles=[p.text for p in day_care.thinking_styles], suite=task.load_suite(),
-                   backend=backend, evaluator=FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task)),
-                   query_text=lambda name: day_care.query_text(name, TASK), store=store,
-                   mutation_decoder=task.decoder)
+    genome = PromptGenome(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
+                          thinking_styles=[p.text for p in day_care.thinking_styles], suite=task.load_suite(),
+                          backend=backend, evaluator=FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task)),
+                          query_text=lambda name: day_care.query_text(name, TASK), mutation_decoder=task.decoder)
+    return Breeder(config, genome, store=store)
 
 
 def test_a_run_with_the_real_operators_breeds_and_continues_identically(tmp_path, day_care):

@@ -65,7 +65,7 @@ def test_a_run_killed_during_any_backend_call_continues_to_the_same_state(refere
     settings, final, _ = reference
     probe = make_breeder(operators=operators(fakes), runs="probe", **settings)
     probe.run()
-    total_calls = len(probe.backend.batches)
+    total_calls = len(probe.genome.backend.batches)
     assert total_calls >= 2 * N + 2
     for call in range(1, total_calls + 1):
         crashing = fakes.CountingBackend(world, crash_on_call=call)

@@ -1,0 +1,99 @@
+"""The genome contract: what the one GA engine (`engine.Breeder`) needs from a kind of individual.
+
+The Breeder owns everything every genome shares: the population, the run's RNG, id numbering,
+binary tournaments with elitism, crediting operators whose child beat its parent, snapshots,
+events, progress and continuing a run. A genome says only how its individuals are created, scored,
+bred and reported:
+
+- `create(ids, rng)` — generation 0: one individual per id (may query the model), plus events to log.
+- `draw_batch(rng)` — what both units of a tournament are judged on (a batch of training examples
+  for prompts; None where the score does not depend on a draw, as for an HPO objective).
+- `score(groups, generation)` — set `fitness` of every individual of each (individuals, batch) group,
+  all groups in as few backend calls as the genome can manage.
+- `breed(winners, population, generation, new_id, rng)` — one `Birth` per winner; the child is
+  unscored (`fitness is None`) and gets its score in its first tournament.
+- `report(population, generation)` / `format_report(report)` — the end-of-run comparison.
+- `state()` / `load_state(state)` — the genome's own part of a snapshot (top-level keys listed in
+  `STATE_KEYS`), e.g. operator statistics; `individual_from_dict` restores an individual.
+- `label(individual)` — one line that shows an individual in logs and dashboards.
+
+Individuals are plain dataclasses with `id`, `fitness`, `generation`, `parent`, `operator` and a
+JSON-serialisable `to_dict()`. Genome kinds are registered in `genomes/registry.py`.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+COPY_OPERATOR = "copy"  # a child that is a plain copy of its parent, after every operator failed
+
+
+class Individual(Protocol):
+    id: str
+    fitness: float | None
+    generation: int
+    parent: str | None
+    operator: str | None
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Birth:
+    """What became of one parent: its child, the operator that made it and what was tried on the way."""
+
+    parent: Any
+    child: Any
+    operator: str  # the operator that made `child`, or COPY_OPERATOR when every attempt failed
+    tried: list[str] = field(default_factory=list)
+    post: list[str] = field(default_factory=list)  # post-mutation operators applied afterwards
+
+
+class Genome(ABC):
+    kind: str = ""
+    STATE_KEYS: tuple[str, ...] = ()
+
+    @abstractmethod
+    def create(self, ids: list[str], rng: random.Random) -> tuple[list[Any], list[tuple[str, dict[str, Any]]]]:
+        ...
+
+    @abstractmethod
+    def draw_batch(self, rng: random.Random) -> Any:
+        ...
+
+    @abstractmethod
+    def score(self, groups: list[tuple[list[Any], Any]], generation: int) -> None:
+        ...
+
+    @abstractmethod
+    def breed(self, winners: list[Any], population: list[Any], generation: int, new_id: Callable[[], str],
+              rng: random.Random) -> list[Birth]:
+        ...
+
+    @abstractmethod
+    def report(self, population: Sequence[Any], generation: int) -> dict[str, Any]:
+        ...
+
+    @abstractmethod
+    def format_report(self, report: dict[str, Any]) -> str:
+        ...
+
+    @abstractmethod
+    def individual_from_dict(self, data: dict[str, Any]) -> Any:
+        ...
+
+    @abstractmethod
+    def label(self, individual: Any) -> str:
+        ...
+
+    def credit(self, operators: list[str]) -> None:
+        """The operators named made a child that beat its parent at its first tournament."""
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state()` returned (keys validated by the Breeder against STATE_KEYS)."""

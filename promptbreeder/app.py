@@ -11,14 +11,13 @@ import sys
 import time
 from typing import Any, TextIO
 
-from promptbreeder.backends import DecoderOptions, create_backend
+from promptbreeder.backends import create_backend
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.config import RunConfig
-from promptbreeder.daycare.loader import DayCare, Task, load_day_care
-from promptbreeder.engine import Breeder, format_report
+from promptbreeder.daycare.loader import DayCare, load_day_care
+from promptbreeder.engine import Breeder
 from promptbreeder.errors import RunError
-from promptbreeder.fitness.evaluator import FitnessEvaluator
-from promptbreeder.genomes.prompt import PromptGenome
+from promptbreeder.genomes.registry import build_genome
 from promptbreeder.store.cache import CallCache
 from promptbreeder.store.run_store import RunStore
 from promptbreeder.tracking.base import RunInfo, Trackers
@@ -26,7 +25,7 @@ from promptbreeder.tracking.console import ConsoleTracker
 from promptbreeder.tracking.wandb_tracker import WandbTracker
 
 
-def open_store(task: Task, config: RunConfig) -> RunStore:
+def open_store(task: Any, config: RunConfig) -> RunStore:
     runs_dir = task.dir / ("debug_runs" if config.debug_mode else "runs")
     if config.continue_run_number is None:
         return RunStore.create(runs_dir, config.to_dict())
@@ -39,7 +38,6 @@ def open_store(task: Task, config: RunConfig) -> RunStore:
 def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     day_care = load_day_care(config.day_care_dir)
     task = day_care.task(config.task)
-    suite = task.load_suite(config.fitness_test_suite)
     store = open_store(task, config)
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
           f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)
@@ -47,13 +45,13 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     cache = CallCache(store.cache_path)
     try:
         with CachingBackend(create_backend(config), cache, model=config.model_name_or_path) as backend:
-            report, reused = _breed(config, day_care, task, suite, store, backend, out)
+            report, text, reused = _breed(config, day_care, task, store, backend, out)
             usage = backend.usage
     finally:
         cache.close()
     if usage.calls and usage.failed_calls == usage.calls:
         raise RunError(f"every one of {usage.calls} model queries failed; see {store.folder / 'events.jsonl'}")
-    print(format_report(report), file=out)
+    print(text, file=out)
     print(f"{usage.calls} model queries ({usage.cached_calls} answered and {reused} fitness results reused from the"
           f" run's cache),"
           f" {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
@@ -61,18 +59,11 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], store: RunStore,
-           backend: CachingBackend, out: TextIO) -> tuple[dict[str, Any], int]:
-    fitness_decoder = DecoderOptions.parse(config.decoder_options_override) if config.decoder_options_override else None
-    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
-                                 decoder=fitness_decoder, seed=config.seed, cache=backend.cache,
-                                 model=config.model_name_or_path)
+def _breed(config: RunConfig, day_care: DayCare, task: Any, store: RunStore, backend: CachingBackend,
+           out: TextIO) -> tuple[dict[str, Any], str, int]:
+    genome = build_genome(config, day_care, task, backend)
     trackers = Trackers(ConsoleTracker(verbose=config.verbose),
                         *([WandbTracker(config.wandb_project)] if config.use_wandb else []))
-    genome = PromptGenome(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
-                          thinking_styles=[p.text for p in day_care.thinking_styles], suite=suite, backend=backend,
-                          evaluator=evaluator, query_text=lambda name: day_care.query_text(name, task.name),
-                          mutation_decoder=task.decoder, seed_prompts=task.seed_prompts)
     breeder = Breeder(config, genome, store=store,
                       progress=lambda g, total, best, mean: trackers.generation(g, total, _summary(breeder, best, mean),
                                                                                  _population_rows(breeder)),
@@ -84,11 +75,20 @@ def _breed(config: RunConfig, day_care: DayCare, task: Task, suite: list[dict], 
     try:
         breeder.run()
         report = breeder.report()
-        trackers.heldout([{"name": row["name"], "prompt": " … ".join(p for p in row["task_prompts"][:2] if p),
-                           "score": row["heldout_fitness"]} for row in report["rows"]])
+        trackers.heldout(_report_rows(genome, report))
     finally:
         trackers.finish()
-    return report, evaluator.cached_results
+    evaluator = getattr(genome, "evaluator", None)
+    return report, genome.format_report(report), evaluator.cached_results if evaluator is not None else 0
+
+
+def _report_rows(genome: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The end-of-run comparison as (name, prompt, score) rows for the trackers."""
+    if "rows" in report:  # prompts: bred units and baselines on the held-out split
+        return [{"name": row["name"], "prompt": " … ".join(p for p in row["task_prompts"][:2] if p),
+                 "score": row["heldout_fitness"]} for row in report["rows"]]
+    return [{"name": f"unit {e['unit']}", "prompt": genome.space.format_config(e["config"]), "score": e["score"]}
+            for e in report.get("top", [])]
 
 
 def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:

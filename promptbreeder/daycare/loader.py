@@ -17,13 +17,16 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptbreeder.backends.base import DecoderOptions, query_holes
 from promptbreeder.daycare.jsonio import check, fail, json_path, read_examples, read_json, schema
 from promptbreeder.errors import UsageError
 from promptbreeder.scorers.base import Scorer
 from promptbreeder.scorers.registry import build_scorer, scorer_class, spec_problem
+
+if TYPE_CHECKING:
+    from promptbreeder.daycare.config_task import ConfigTask
 
 PACKAGE_QUERY_DIR = Path(__file__).resolve().parents[1] / "queries"
 TASK_FILE = "task_description.json"
@@ -160,10 +163,12 @@ class DayCare:
         return build_scorer(task.scorer_spec, task.name, backend, query_lookup=lambda q: self.query_text(q, task.name))
 
     def validate(self) -> dict[str, int]:
-        """Load every task, its suite and its query overrides; returns examples per task."""
+        """Load every task, its suite and its query overrides; returns examples per prompt task and
+        parameters per HPO task."""
         counts = {}
         for name in self.task_names:
-            counts[name] = len(self.task(name).load_suite())
+            task = self.task(name)
+            counts[name] = len(task.space) if task.genome == "config" else len(task.load_suite())
             for query in self.query_names(name):
                 self.query_text(query, name)
         return counts
@@ -200,11 +205,15 @@ def _load_prompts(path: Path) -> list[Prompt]:
     return [Prompt(item["category"], item["text"]) for item in data]
 
 
-def load_task_folder(task_dir: str | Path) -> Task:
+def load_task_folder(task_dir: str | Path) -> "Task | ConfigTask":
     """Load and validate one task folder on its own (its name is the folder name). Raises DayCareError."""
     task_dir = Path(task_dir)
     file = task_dir / TASK_FILE
     data = read_json(file, f"a {TASK_FILE}")
+    if isinstance(data, dict) and data.get("genome") == "config":
+        from promptbreeder.daycare.config_task import load_config_task  # HPO needs sklearn: only load it then
+
+        return load_config_task(task_dir, data, file)
     check(data, schema("task_description"), file)
     decoders = {}
     for key in ("decoder_options", "fitness_decoder_options"):

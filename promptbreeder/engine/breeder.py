@@ -7,8 +7,8 @@ scored on the same fresh batch, the fitter one wins (a tie is decided by the RNG
 replaced by the genome's child of the winner. Children are scored in their first tournament.
 
 Elitism: the fittest unit at the start of a generation is never replaced. If it loses its tournament
-the verdict is reversed (event field `elite_saved`), so the best prompt found so far cannot be lost to
-one unlucky batch.
+that pair breeds no child and both units stay (event field `elite_saved`): the best unit so far cannot
+be lost to one unlucky batch, and the unit that beat it (often a better newcomer) is not lost either.
 
 Every step ends with a snapshot (`store.save_step`) of everything that decides the future: population,
 RNG state, id counter, children awaiting their first score and the genome's own state (for prompts:
@@ -128,11 +128,15 @@ class Breeder:
                           generation)
         self._credit(evaluated)
         verdicts = [self._judge(population[a], population[b], elite) for a, b in pairs]
-        winners = [population[a] if a_wins else population[b] for (a, b), (a_wins, _, _) in zip(pairs, verdicts)]
-        births = self.genome.breed(winners, list(population), generation, self._new_id, rng)
-        for (a, b), (a_wins, tie, elite_saved), birth in zip(pairs, verdicts, births):
+        breeding = [(pair, verdict) for pair, verdict in zip(pairs, verdicts) if not verdict[2]]
+        winners = [population[a] if a_wins else population[b] for (a, b), (a_wins, _, _) in breeding]
+        births = iter(self.genome.breed(winners, list(population), generation, self._new_id, rng))
+        for (a, b), (a_wins, tie, elite_saved) in zip(pairs, verdicts):
             loser = b if a_wins else a
-            self._record(generation, population[a], population[b], population[loser], birth, tie, elite_saved)
+            birth = None if elite_saved else next(births)
+            self._record(generation, population[a], population[b], population[loser], birth, tie, a_wins)
+            if birth is None:
+                continue
             self.pending[birth.child.id] = {"parent_fitness": birth.parent.fitness,
                                             "operators": ([] if birth.operator == COPY_OPERATOR else [birth.operator])
                                             + birth.post}
@@ -162,12 +166,10 @@ class Breeder:
         return best[0].id if best else None
 
     def _judge(self, a: Any, b: Any, elite: str | None) -> tuple[bool, bool, bool]:
-        """(a wins, it was a tie, the elite was saved from losing)."""
+        """(a wins, it was a tie, the elite lost: the pair then breeds nothing)."""
         tie = a.fitness == b.fitness
         a_wins = self.rng.random() < 0.5 if tie else a.fitness > b.fitness
-        if elite in (a.id, b.id) and (a.id == elite) != a_wins:
-            return not a_wins, tie, True
-        return a_wins, tie, False
+        return a_wins, tie, elite in (a.id, b.id) and (a.id == elite) != a_wins
 
     def _credit(self, evaluated: list[Any]) -> None:
         """A child's first score settles whether its operators beat the parent."""
@@ -176,20 +178,24 @@ class Breeder:
             if record is not None and record["parent_fitness"] is not None and unit.fitness > record["parent_fitness"]:
                 self.genome.credit(record["operators"])
 
-    def _record(self, generation: int, a: Any, b: Any, loser: Any, birth: Birth, tie: bool,
-                elite_saved: bool) -> None:
+    def _record(self, generation: int, a: Any, b: Any, loser: Any, birth: Birth | None, tie: bool,
+                a_wins: bool) -> None:
+        """Log one tournament; `birth` is None when the elite lost and the pair bred nothing."""
+        winner = a if a_wins else b
         self._events.append(("tournament", {
             "generation": generation, "pair": [a.id, b.id], "fitness": [a.fitness, b.fitness],
-            "winner": birth.parent.id, "loser": loser.id, "child": birth.child.id, "operator": birth.operator,
-            "tried": birth.tried, "post": birth.post, "tie": tie, "elite_saved": elite_saved}))
-        if birth.operator == COPY_OPERATOR:
+            "winner": winner.id, "loser": loser.id, "child": birth.child.id if birth else None,
+            "operator": birth.operator if birth else None, "tried": birth.tried if birth else [],
+            "post": birth.post if birth else [], "tie": tie, "elite_saved": birth is None}))
+        if birth is not None and birth.operator == COPY_OPERATOR:
             self._events.append(("mutation_failed", {"generation": generation, "parent": birth.parent.id,
                                                      "operators": birth.tried, "child": birth.child.id}))
         if self.config.verbose:
-            verdict = "tie, " if tie else ""
-            verdict += "elite kept, " if elite_saved else ""
-            self.log_line(f"gen {generation}: {a.id} {a.fitness:.3f} vs {b.id} {b.fitness:.3f} -> {verdict}"
-                          f"{birth.parent.id} wins; {loser.id} replaced by {birth.child.id} ({birth.operator}"
+            head = f"gen {generation}: {a.id} {a.fitness:.3f} vs {b.id} {b.fitness:.3f} -> {'tie, ' if tie else ''}"
+            if birth is None:
+                self.log_line(f"{head}{winner.id} wins; {loser.id} is the elite and stays, no child")
+                return
+            self.log_line(f"{head}{winner.id} wins; {loser.id} replaced by {birth.child.id} ({birth.operator}"
                           + "".join(f" + {p}" for p in birth.post) + f"): {self.genome.label(birth.child)!r}")
 
     def _finish_step(self, step: int, evaluated: list[Any]) -> None:

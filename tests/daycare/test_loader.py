@@ -32,7 +32,8 @@ def day_care():
 
 
 def test_shipped_day_care_lists_its_tasks(day_care):
-    assert day_care.task_names == sorted(EXPECTED_COUNTS)
+    assert [n for n in day_care.task_names if not n.startswith("hpo_")] == sorted(EXPECTED_COUNTS)
+    assert len([n for n in day_care.task_names if n.startswith("hpo_")]) == 25, "5 models x 5 datasets"
     assert day_care.dir == DAY_CARE
 
 
@@ -76,7 +77,9 @@ def test_task_specific_settings(day_care):
     quality = day_care.task("answer_quality")
     assert quality.answer_type == "text" and quality.answer_max_tokens == 64
     assert quality.scorer_spec["type"] == "llm_rubric" and quality.scorer_spec["rubric"].strip()
-    assert day_care.validate() == EXPECTED_COUNTS
+    counts = day_care.validate()
+    assert {n: c for n, c in counts.items() if n in EXPECTED_COUNTS} == EXPECTED_COUNTS
+    assert counts["hpo_random_forest_wine"] == 6, "an HPO task counts its parameters"
 
 
 @pytest.mark.skipif(not BIGBENCH.is_dir(), reason="BIG-bench source data not present")
@@ -96,7 +99,7 @@ def test_task_is_cached(day_care):
 
 
 def test_schemas_are_valid_package_data():
-    assert set(schema_names()) == {"example", "prompt_list", "task_description"}
+    assert set(schema_names()) == {"config_task", "example", "prompt_list", "search_space", "task_description"}
     for name in schema_names():
         jsonschema.Draft202012Validator.check_schema(schema(name))
         assert schema(name)["$schema"].endswith("2020-12/schema")

@@ -113,8 +113,9 @@ def test_the_elite_is_never_replaced_even_when_it_loses(make_breeder, world):
     breeder.run_generation(1)
     [t] = [t for t in events(breeder, "tournament") if elite.id in t["pair"]]
     other = next(i for i in t["pair"] if i != elite.id)
-    assert t["elite_saved"] and t["winner"] == elite.id and t["loser"] == other
+    assert t["elite_saved"] and t["winner"] == other and t["loser"] == elite.id and t["child"] is None
     assert elite.fitness == 0.0 and elite in breeder.population
+    assert other in {u.id for u in breeder.population}, "the unit that beat the elite is not lost either"
     assert not any(t["elite_saved"] for t in events(breeder, "tournament") if elite.id not in t["pair"])
 
 
@@ -138,13 +139,13 @@ def test_the_retry_draws_a_different_operator(make_breeder, fakes):
     breeder = make_breeder(operators=[fakes.Failing("bad"), fakes.AppendWord("good")], population_size=20)
     breeder.initialise()
     breeder.run_generation(1)
-    tournaments = events(breeder, "tournament")
+    tournaments = [t for t in events(breeder, "tournament") if not t["elite_saved"]]  # pairs that bred
     assert all(t["operator"] == "good" for t in tournaments)
     retried = [t for t in tournaments if t["tried"] == ["bad", "good"]]
     assert retried and all(t["tried"] in (["good"], ["bad", "good"]) for t in tournaments)
     stats = breeder.genome.mutator.stats
     assert stats["bad"]["used"] == stats["bad"]["failed"] == len(retried)
-    assert stats["good"] == {"used": 10, "failed": 0, "beat_parent": 0}
+    assert stats["good"] == {"used": len(tournaments), "failed": 0, "beat_parent": 0} and len(tournaments) >= 9
     assert not events(breeder, "mutation_failed")
 
 
@@ -152,8 +153,8 @@ def test_debug_mode_applies_the_operators_in_turn(make_breeder, fakes):
     ops = [fakes.AppendWord("a"), fakes.AppendWord("b"), fakes.NoCall("c")]
     breeder = make_breeder(operators=ops, debug_mode=True, evolution_generations=3)
     breeder.run()
-    used = [t["operator"] for t in events(breeder, "tournament")]
-    assert used == ["a", "b", "c"] * 4
+    used = [t["operator"] for t in events(breeder, "tournament") if not t["elite_saved"]]
+    assert len(used) >= 9 and used == (["a", "b", "c"] * 4)[: len(used)]
 
 
 def test_post_mutation_operators_fire_for_about_ten_percent_of_children(make_breeder):

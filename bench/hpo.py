@@ -1,0 +1,203 @@
+"""HPO benchmark: our config genome against random search and Optuna TPE on the Bayesmark-style suite.
+
+Methods × tasks × seeds at a fixed budget of objective evaluations. Methods:
+- random, tpe: `promptbreeder.hpo.baselines` (ask/tell);
+- ga: our GA engine with the config genome and no model (random start, perturbation, crossover);
+- llambo: our GA engine with the config genome on the embedded model (LLM warm start, LLM candidate
+  sampling conditioned on the history and a target score; `--surrogate llm` adds the LLM surrogate
+  with expected improvement, several times slower on a CPU).
+Each run's curve (score per evaluation) is appended to `<out>/runs.jsonl` as soon as it ends, so an
+interrupted benchmark resumes where it stopped. Then, per task, normalised regret (Bayesmark-like:
+0 = the best score any run found, 1 = the mean score of random configurations) at the budget, mean and
+95% bootstrap interval over tasks × seeds per method, written to `<out>/table.md` and plotted over
+evaluations in `<out>/regret.png`. Usage: python bench/hpo.py [--budget 30] [--seeds 3] [--tasks ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from promptbreeder.config import RunConfig  # noqa: E402
+from promptbreeder.daycare.loader import load_day_care  # noqa: E402
+from promptbreeder.engine import Breeder  # noqa: E402
+from promptbreeder.genomes.config import ConfigGenome, ConfigOptions  # noqa: E402
+from promptbreeder.hpo.baselines import make_searcher, run_search  # noqa: E402
+from promptbreeder.hpo.regret import best_so_far, bootstrap_ci, normalised_regret  # noqa: E402
+from promptbreeder.store.run_store import RunStore  # noqa: E402
+
+DEFAULT_TASKS = ("hpo_random_forest_digits", "hpo_decision_tree_wine", "hpo_svm_breast_cancer",
+                 "hpo_adaboost_iris", "hpo_mlp_diabetes")
+METHODS = ("random", "tpe", "ga", "llambo")
+POPULATION = 6  # 6 evaluations to start, then up to 3 new ones per generation
+REFERENCE_SAMPLES = 64
+
+
+class Budget(Exception):
+    """Raised inside the objective once the budget is spent: stops a run mid-generation."""
+
+
+def run_ours(task, seed: int, budget: int, backend, surrogate: str, method: str) -> list[float]:
+    scores: list[float] = []
+
+    def objective(config):
+        if len(scores) >= budget:
+            raise Budget
+        scores.append(float(task.objective(config)))
+        return scores[-1]
+
+    llm = method == "llambo"
+    options = ConfigOptions(warm_start="llm" if llm else "random", proposal="llm" if llm else "none",
+                            num_candidates=2 if surrogate == "none" else 4, surrogate=surrogate)
+    config = RunConfig(task=task.name, population_size=POPULATION, evolution_generations=10 * budget, seed=seed)
+    work = Path(tempfile.mkdtemp(prefix="pb-hpo-"))
+    try:
+        store = RunStore.create(work / "runs", config.to_dict())
+        day_care = load_day_care(ROOT / "day_care")
+        genome = ConfigGenome(config, task.description, task.space, objective, backend=backend,
+                              query_text=lambda name: day_care.query_text(name, task.name),
+                              direction=task.direction, decoder=task.decoder, options=options)
+        breeder = Breeder(config, genome, store=store, log_line=lambda line: None)
+        try:
+            breeder.initialise()
+            stall = 0
+            while len(scores) < budget and stall < 20:  # a GA can revisit known configs: give up after 20 idle
+                before = len(scores)
+                breeder.run_generation(breeder.generation + 1)
+                stall = stall + 1 if len(scores) == before else 0
+        except Budget:
+            pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return scores
+
+
+def run_baseline(task, method: str, seed: int, budget: int) -> list[float]:
+    searcher = make_searcher(method, task.space, seed, direction=task.direction)
+    return [score for _, score in run_search(searcher, task.objective, budget)]
+
+
+def reference_score(task) -> float:
+    rng = random.Random(12345)
+    return statistics.fmean(task.objective(task.space.sample(rng)) for _ in range(REFERENCE_SAMPLES))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--surrogate", choices=["none", "llm"], default="none")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "hpo"))
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_file = out / "runs.jsonl"
+    done = {}
+    if runs_file.exists():
+        for line in runs_file.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[(row["method"], row["task"], row["seed"], row["budget"])] = row
+    day_care = load_day_care(ROOT / "day_care")
+    tasks = {name: day_care.task(name) for name in args.tasks}
+    backend = None
+    started = time.perf_counter()
+    for name, task in tasks.items():
+        for method in args.methods:
+            for seed in range(args.seeds):
+                key = (method, name, seed, args.budget)
+                if key in done:
+                    continue
+                began = time.perf_counter()
+                if method in ("random", "tpe"):
+                    curve = run_baseline(task, method, seed, args.budget)
+                else:
+                    if backend is None and method == "llambo":
+                        from promptbreeder.backends.lmql_local import LMQLLocalBackend
+                        from promptbreeder.backends.models import resolve_model
+
+                        backend = LMQLLocalBackend(resolve_model("smollm2-135m").local_dir())
+                    curve = run_ours(task, seed, args.budget, backend, args.surrogate, method)
+                row = {"method": method, "task": name, "seed": seed, "budget": args.budget, "curve": curve,
+                       "seconds": round(time.perf_counter() - began, 2)}
+                with runs_file.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                done[key] = row
+                print(f"{name:32} {method:7} seed {seed}: best {max(curve) if curve else float('nan'):.4f} after"
+                      f" {len(curve)} evaluations, {row['seconds']:.1f} s", flush=True)
+    if backend is not None:
+        backend.close()
+    report(done, tasks, args, out)
+    print(f"total {time.perf_counter() - started:.0f} s")
+
+
+def report(done: dict, tasks: dict, args, out: Path) -> None:
+    rows = [r for r in done.values() if r["budget"] == args.budget and r["task"] in tasks and r["method"] in args.methods]
+    references = {name: reference_score(task) for name, task in tasks.items()}
+    best = {name: max(max(r["curve"]) for r in rows if r["task"] == name and r["curve"]) for name in tasks}
+    regrets: dict[str, list[list[float]]] = {m: [] for m in args.methods}
+    for r in rows:
+        curve = best_so_far(r["curve"]) or [references[r["task"]]]
+        curve = curve + [curve[-1]] * (args.budget - len(curve))  # a stalled run keeps its best
+        if best[r["task"]] > references[r["task"]]:
+            regrets[r["method"]].append(normalised_regret(curve, best[r["task"]], references[r["task"]]))
+    lines = [f"# HPO benchmark: normalised regret at {args.budget} evaluations",
+             "", f"tasks: {', '.join(tasks)}; seeds: {args.seeds}; 0 = best found by any run, 1 = mean random config",
+             "", "| method | mean regret | 95% CI | runs | mean seconds/run |", "|---|---|---|---|---|"]
+    for method in args.methods:
+        finals = [curve[-1] for curve in regrets[method]]
+        if not finals:
+            continue
+        mean, low, high = bootstrap_ci(finals)
+        seconds = statistics.fmean(r["seconds"] for r in rows if r["method"] == method)
+        lines.append(f"| {method} | {mean:.3f} | [{low:.3f}, {high:.3f}] | {len(finals)} | {seconds:.1f} |")
+    lines += ["", "Per task (mean regret over seeds):", "", "| task | " + " | ".join(args.methods) + " |",
+              "|---|" + "---|" * len(args.methods)]
+    for name in tasks:
+        cells = []
+        for method in args.methods:
+            finals = [normalised_regret(best_so_far(r["curve"]), best[name], references[name])[-1]
+                      for r in rows if r["task"] == name and r["method"] == method and r["curve"]]
+            cells.append(f"{statistics.fmean(finals):.3f}" if finals else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines) + "\n"
+    (out / "table.md").write_text(table)
+    print(table)
+    plot(regrets, args, out / "regret.png")
+
+
+def plot(regrets: dict, args, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for method, curves in regrets.items():
+        if curves:
+            mean = [statistics.fmean(c[i] for c in curves) for i in range(args.budget)]
+            axes.plot(range(1, args.budget + 1), mean, label=method)
+    axes.set_xlabel("evaluations")
+    axes.set_ylabel("normalised regret (mean over tasks x seeds)")
+    axes.set_yscale("symlog", linthresh=0.01)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -52,6 +52,13 @@ class GenerateRow:
 
 
 @dataclass
+class LiveBatch:
+    tokens: list[list[int]]  # per row: the tokens whose states the cache holds
+    cache: object
+    attention: torch.Tensor  # per row: which cache columns are its tokens
+
+
+@dataclass
 class EngineStats:
     generate_calls: int = 0
     score_calls: int = 0
@@ -103,6 +110,7 @@ class HFEngine:
         sliding = getattr(self.model.config.get_text_config(decoder=True), "sliding_window", None) and getattr(
             self.model.config, "use_sliding_window", True)
         self.prefix_cache = PrefixCache(0 if sliding else prefix_cache_mb * 2**20)
+        self._live: LiveBatch | None = None  # the last batch's cache, kept for LMQL's next call
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -120,7 +128,8 @@ class HFEngine:
     def _generate_batch(self, rows: list[GenerateRow], emit: Emit) -> None:
         started = time.perf_counter()
         batch = len(rows)
-        cache, step_ids, step_attention, step_positions = self._prefill_inputs([r.prompt_ids for r in rows])
+        prompts = [r.prompt_ids for r in rows]
+        cache, step_ids, step_attention, step_positions = self._continue_live(prompts) or self._prefill_inputs(prompts)
         bias = self._bias_tensor(rows)
         sampler = BatchSampler([r.sampling() for r in rows],
                                [r.generator() if r.temperature > 0 else None for r in rows], self.device)
@@ -182,8 +191,13 @@ class HFEngine:
             step_attention = torch.cat([step_attention, step_attention.new_ones(batch, 1)], dim=-1)
             step_positions = step_positions[:, -1:] + 1
 
-        # the cache holds each prompt and the tokens fed back so far: all but the last step's
-        self._remember([r.prompt_ids + t[:step] for r, t in zip(rows, tokens)], cache, step_attention)
+        # the cache holds each prompt and the tokens fed back so far: all but the last step's; a row that
+        # finished early was fed filler after its end, which the kept mask hides
+        fed = [min(len(t), step) for t in tokens]
+        for i, n in enumerate(fed):
+            if n < step:
+                step_attention[i, step_attention.shape[1] - (step - n):] = 0
+        self._live = LiveBatch([r.prompt_ids + t[:n] for r, t, n in zip(rows, tokens, fed)], cache, step_attention)
         # Tokens go out once the batch is done: LMQL checking them on the main thread while the
         # batch computes would compete with torch's threads for the cores, which costs more than it saves.
         emit(events)
@@ -196,6 +210,37 @@ class HFEngine:
         self.stats.seconds += time.perf_counter() - started
 
     # -- prompt states: computed once, reused across batches and calls ----------------------------
+
+    def _continue_live(self, prompts: list[list[int]]):
+        """Inputs that continue the last batch's cache, or None (after retiring it to the prefix cache).
+
+        LMQL asks again with each prompt plus the tokens it accepted, usually for the same queries:
+        when every prompt extends a row of the last batch, that batch's cache is used as it is (rows
+        selected when some queries have finished) and only the new tokens are computed.
+        """
+        live, self._live = self._live, None
+        if live is None or not self.prefix_cache.max_bytes:
+            return None
+        picked: list[int] = []
+        for prompt in prompts:
+            match = next((i for i, tokens in enumerate(live.tokens) if len(prompt) > len(tokens)
+                          and i not in picked and prompt[: len(tokens)] == tokens), None)
+            if match is None:
+                break
+            picked.append(match)
+        if len(picked) < len(prompts):
+            self._remember(live.tokens, live.cache, live.attention)
+            return None
+        cache, attention = live.cache, live.attention
+        if picked != list(range(len(live.tokens))):
+            selection = torch.tensor(picked, device=attention.device)
+            cache.batch_select_indices(selection)
+            attention = attention.index_select(0, selection)
+        covered = [len(live.tokens[i]) for i in picked]
+        ids, suffix_attention = self._left_pad([p[n:] for p, n in zip(prompts, covered)])
+        positions = torch.tensor(covered, device=self.device)[:, None] + (suffix_attention.cumsum(-1) - 1).clamp(min=0)
+        self.stats.shared_prefix_tokens += sum(covered)
+        return cache, ids, torch.cat([attention, suffix_attention], dim=-1), positions
 
     def _prefill_inputs(self, prompts: list[list[int]]):
         """Cache and inputs for the first forward pass, computing as few prompt tokens as possible.
@@ -230,7 +275,7 @@ class HFEngine:
         suffix_positions = (suffix_attention.cumsum(-1) - 1).clamp(min=0)
         width = max(covered)
         if width == 0:
-            return None, ids, suffix_attention, suffix_positions
+            return self._new_cache(), ids, suffix_attention, suffix_positions
         prefix_attention = torch.zeros((len(prompts), width), dtype=torch.long)
         for i, n in enumerate(covered):
             prefix_attention[i, width - n :] = 1
@@ -245,12 +290,15 @@ class HFEngine:
                     keys[i, :, width - n :] = entry_keys[:, :n]
                     values[i, :, width - n :] = entry_values[:, :n]
             layers.append((keys, values))
-        from transformers import DynamicCache
-
-        cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        cache = self._new_cache(layers)
         attention = torch.cat([prefix_attention.to(self.device), suffix_attention], dim=-1)
         positions = torch.tensor(covered, device=self.device)[:, None] + suffix_positions
         return cache, ids, attention, positions
+
+    def _new_cache(self, layers=None):
+        from promptbreeder.backends.kv_cache import growing_cache  # transformers: only once a model runs
+
+        return growing_cache(self.model.config, layers)
 
     def _remember(self, sequences: list[list[int]], cache, attention: torch.Tensor) -> None:
         """Store each row's states: the columns its attention mask keeps, in order, one per token."""

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench bench-hpo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test-fast: setup
 bench: setup
 	$(PY) bench/throughput.py
 	$(PY) bench/generation.py
+
+# methods x tasks x seeds at 30 evaluations; resumable (bench/results/hpo/runs.jsonl), table + plot there
+bench-hpo: setup
+	$(PY) bench/hpo.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

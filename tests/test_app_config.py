@@ -56,7 +56,7 @@ def day_care(tmp_path, monkeypatch):
     code_task = folder / "code_task"
     shutil.copytree(ROOT / "day_care" / "arithmetic_1_digit_addition", code_task)
     data = json.loads((code_task / "task_description.json").read_text())
-    (code_task / "task_description.json").write_text(json.dumps({**data, "genome": "code"}))
+    (code_task / "task_description.json").write_text(json.dumps({**data, "genome": "generation"}))
     return folder
 
 
@@ -185,6 +185,6 @@ def test_a_task_with_a_genome_not_built_yet_is_a_one_line_usage_error(monkeypatc
     code = cli.main(["--day_care_dir", str(day_care), "--task", "code_task", "--population_size", "4"])
     out, err = capsys.readouterr()
     assert code == 2
-    assert err == ("promptbreeder: error: task code_task: genome 'code' (planned, not available yet);"
-                   " available genomes: prompt, config\n")
+    assert err == ("promptbreeder: error: task code_task: genome 'generation' (planned, not available yet);"
+                   " available genomes: prompt, config, text, code\n")
     assert "Traceback" not in err + out

@@ -162,13 +162,18 @@ class DayCare:
         task = task if isinstance(task, Task) else self.task(task)
         return build_scorer(task.scorer_spec, task.name, backend, query_lookup=lambda q: self.query_text(q, task.name))
 
+    def build_scorer_spec(self, spec: dict[str, Any], task_name: str, backend: Any = None) -> Scorer:
+        """A scorer from a spec (e.g. a text task's rubric) with this day care's query overrides."""
+        return build_scorer(spec, task_name, backend, query_lookup=lambda q: self.query_text(q, task_name))
+
     def validate(self) -> dict[str, int]:
-        """Load every task, its suite and its query overrides; returns examples per prompt task and
-        parameters per HPO task."""
+        """Load every task, its suite and its query overrides; returns examples per prompt task,
+        parameters per HPO task and 1 (the starting candidate) per text or code task."""
         counts = {}
         for name in self.task_names:
             task = self.task(name)
-            counts[name] = len(task.space) if task.genome == "config" else len(task.load_suite())
+            counts[name] = (len(task.space) if task.genome == "config" else 1 if task.genome in ("text", "code")
+                            else len(task.load_suite()))
             for query in self.query_names(name):
                 self.query_text(query, name)
         return counts
@@ -214,6 +219,10 @@ def load_task_folder(task_dir: str | Path) -> "Task | ConfigTask":
         from promptbreeder.daycare.config_task import load_config_task  # HPO needs sklearn: only load it then
 
         return load_config_task(task_dir, data, file)
+    if isinstance(data, dict) and data.get("genome") in ("text", "code"):
+        from promptbreeder.daycare.text_task import load_text_task
+
+        return load_text_task(task_dir, data, file)
     check(data, schema("task_description"), file)
     decoders = {}
     for key in ("decoder_options", "fitness_decoder_options"):

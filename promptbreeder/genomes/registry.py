@@ -36,8 +36,19 @@ def _config(config: Any, day_care: Any, task: Any, backend: Backend) -> Genome:
                         decoder=decoder, options=task.options)
 
 
-GENOMES: dict[str, Callable[[Any, Any, Any, Backend], Genome]] = {"prompt": _prompt, "config": _config}
-PLANNED = ("generation", "code", "text")  # accepted by the task schema, not buildable yet
+def _text(config: Any, day_care: Any, task: Any, backend: Backend) -> Genome:
+    from promptbreeder.genomes.text import TextGenome
+
+    decoder = DecoderOptions.parse(config.decoder_options_override) if config.decoder_options_override else task.decoder
+    evaluate = task.evaluate_function(backend, lambda t, b: day_care.build_scorer_spec(t.rubric_spec, t.name, b))
+    return TextGenome(config, task.description, task.question, evaluate, task.x0, backend=backend, kind=task.genome,
+                      query_text=lambda name: day_care.query_text(name, task.name), decoder=decoder,
+                      history_window=task.history_window, max_solution_tokens=task.max_solution_tokens)
+
+
+GENOMES: dict[str, Callable[[Any, Any, Any, Backend], Genome]] = {
+    "prompt": _prompt, "config": _config, "text": _text, "code": _text}
+PLANNED = ("generation",)  # accepted by the task schema, not buildable yet
 
 
 def build_genome(config: Any, day_care: Any, task: Any, backend: Backend) -> Genome:

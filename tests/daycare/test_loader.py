@@ -32,7 +32,9 @@ def day_care():
 
 
 def test_shipped_day_care_lists_its_tasks(day_care):
-    assert [n for n in day_care.task_names if not n.startswith("hpo_")] == sorted(EXPECTED_COUNTS)
+    others = {"automl_digits": "code", "text_tagline": "text"}
+    assert [n for n in day_care.task_names if not n.startswith("hpo_") and n not in others] == sorted(EXPECTED_COUNTS)
+    assert {n: day_care.task(n).genome for n in others} == others
     assert len([n for n in day_care.task_names if n.startswith("hpo_")]) == 25, "5 models x 5 datasets"
     assert day_care.dir == DAY_CARE
 
@@ -99,7 +101,7 @@ def test_task_is_cached(day_care):
 
 
 def test_schemas_are_valid_package_data():
-    assert set(schema_names()) == {"config_task", "example", "prompt_list", "search_space", "task_description"}
+    assert set(schema_names()) == {"config_task", "example", "prompt_list", "search_space", "task_description", "text_task"}
     for name in schema_names():
         jsonschema.Draft202012Validator.check_schema(schema(name))
         assert schema(name)["$schema"].endswith("2020-12/schema")

@@ -46,6 +46,9 @@ def optimize(task: str, question: str, f: Callable[[str], tuple[float, str]], x0
         raise UsageError(f"kind must be 'text' or 'code' (got {kind!r})")
     if max_steps < 0 or population < 1:
         raise UsageError("max_steps must be >= 0 and population >= 1")
+    if history_window < 1 or max_solution_tokens < 16:
+        raise UsageError("history_window must be >= 1 and max_solution_tokens >= 16")
+    decoder_options = DecoderOptions.parse(decoder)  # before loading a model: a bad decoder wastes nothing
     own_backend = backend is None
     if own_backend:
         from promptbreeder.backends.lmql_local import LMQLLocalBackend
@@ -57,7 +60,7 @@ def optimize(task: str, question: str, f: Callable[[str], tuple[float, str]], x0
     config = RunConfig(task="optimize", population_size=max(population, 2), evolution_generations=max_steps, seed=seed)
     genome = TextGenome(config, task, question, f, x0, backend=backend, kind=kind,
                         query_text=lambda name: (PACKAGE_QUERIES / f"{name}.lmql").read_text(encoding="utf-8"),
-                        decoder=DecoderOptions.parse(decoder), history_window=history_window,
+                        decoder=decoder_options, history_window=history_window,
                         max_solution_tokens=max_solution_tokens)
     try:
         if population == 1:

@@ -28,14 +28,17 @@ DECODER_METHODS = ("argmax", "sample", "beam")
 _DECODER_RE = re.compile(r"^\s*(?P<method>[a-z_]+)\s*(?:\((?P<args>.*)\))?\s*$", re.S)
 _ALLOWED_ARGS = {
     "argmax": {"max_len", "chunksize"},
-    "sample": {"temperature", "top_k", "top_p", "n", "max_len", "chunksize"},
+    "sample": {"temperature", "top_k", "top_p", "tfs", "top_a", "n", "max_len", "chunksize"},
     "beam": {"n", "max_len", "chunksize"},
 }
+# Options our own engine applies but LMQL 0.7.3 rejects in a decoder clause ("Unknown decoder
+# argument"): the LMQL backends leave them out of the query text and hand them to the engine per query.
+ENGINE_ONLY_OPTIONS = ("tfs", "top_a")
 
 
 @dataclass(frozen=True)
 class DecoderOptions:
-    """How LMQL decodes: `argmax`, `sample(temperature, top_k, top_p)` or `beam(n)`."""
+    """How LMQL decodes: `argmax`, `sample(temperature, top_k, top_p, tfs, top_a)` or `beam(n)`."""
 
     method: str = "argmax"
     temperature: float = 1.0
@@ -43,6 +46,8 @@ class DecoderOptions:
     top_p: float | None = None
     n: int = 1
     max_len: int | None = None
+    tfs: float | None = None  # tail-free sampling's z, in (0, 1]; 1 keeps everything
+    top_a: float | None = None  # top-a factor, in [0, 1]; 0 keeps everything
 
     @classmethod
     def parse(cls, text: str | None) -> "DecoderOptions":
@@ -84,6 +89,10 @@ class DecoderOptions:
             raise UsageError(f"decoder top_k must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise UsageError(f"decoder top_p must be in (0, 1], got {self.top_p}")
+        if self.tfs is not None and not 0 < self.tfs <= 1:
+            raise UsageError(f"decoder tfs must be in (0, 1] (1 turns tail-free sampling off), got {self.tfs}")
+        if self.top_a is not None and not 0 <= self.top_a <= 1:
+            raise UsageError(f"decoder top_a must be in [0, 1] (0 turns top-a sampling off), got {self.top_a}")
         if self.n < 1:
             raise UsageError(f"decoder n must be >= 1, got {self.n}")
 
@@ -93,8 +102,12 @@ class DecoderOptions:
         options.validate()
         return options
 
-    def to_lmql(self) -> str:
-        """The decoder clause put at the top of the query text (LMQL raises KeyError for decoder kwargs)."""
+    def to_lmql(self, *, engine_options: bool = True) -> str:
+        """The decoder clause, which `parse` reads back as these options.
+
+        LMQL raises KeyError for decoder kwargs, so the clause goes at the top of the query text; with
+        `engine_options=False` it leaves out ENGINE_ONLY_OPTIONS, for LMQL, which rejects them.
+        """
         if self.method == "argmax":
             return "argmax"
         if self.method == "beam":
@@ -104,7 +117,14 @@ class DecoderOptions:
             parts.append(f"top_k={self.top_k}")
         if self.top_p is not None:
             parts.append(f"top_p={self.top_p!r}")
+        parts += [f"{name}={value!r}" for name, value in self.engine_options().items() if engine_options]
         return f"sample({', '.join(parts)})"
+
+    def engine_options(self) -> dict[str, float]:
+        """The set ENGINE_ONLY_OPTIONS of a sampling decoder (none for argmax and beam)."""
+        if self.method != "sample":
+            return {}
+        return {name: getattr(self, name) for name in ENGINE_ONLY_OPTIONS if getattr(self, name) is not None}
 
 
 @dataclass(frozen=True)

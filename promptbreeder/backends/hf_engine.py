@@ -37,6 +37,8 @@ class GenerateRow:
     temperature: float = 0.0
     top_k: int | None = None
     top_p: float | None = None
+    tfs: float | None = None  # tail-free sampling's z (see sampling.py)
+    top_a: float | None = None
     logit_bias: dict[int, float] | None = None
     top_logprobs: int = 1
     seed: int = 0
@@ -48,7 +50,7 @@ class GenerateRow:
         return torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
     def sampling(self) -> RowSampling:
-        return RowSampling(self.temperature, self.top_k, self.top_p)
+        return RowSampling(self.temperature, self.top_k, self.top_p, self.tfs, self.top_a)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import time
 from promptbreeder.backends import lmql_fixes, models
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes, stop_phrases
 from promptbreeder.backends.hf_engine import HFEngine
-from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, STOP_HINTS, InProcessLMTPClient
+from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, ENGINE_SAMPLING, STOP_HINTS, InProcessLMTPClient
 from promptbreeder.errors import BackendError, ModelError
 
 
@@ -22,6 +22,9 @@ class LMQLBackend(Backend):
     """Runs queries through LMQL against `self.model` (an `lmql.LLM`); subclasses provide the model."""
 
     name = "lmql"
+    # whether the model is our HFEngine, which reads tfs/top_a from ENGINE_SAMPLING; LMQL's own
+    # models would silently sample without them
+    engine_sampling = False
 
     def __init__(self, model, *, client_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
         super().__init__()
@@ -44,7 +47,7 @@ class LMQLBackend(Backend):
         return cls(lmql.model(model_string), **options)
 
     def _query_function(self, request: QueryRequest):
-        decoder = request.decoder.to_lmql()
+        decoder = request.decoder.to_lmql(engine_options=False)  # LMQL rejects tfs/top_a; see _run_one
         decoder = decoder[:-1] + f", chunksize={self.chunk_size})" if decoder.endswith(")") else f"{decoder}(chunksize={self.chunk_size})"
         text = f"{decoder}\n{request.query.strip()}\n"
         if text not in self._compiled:
@@ -66,6 +69,12 @@ class LMQLBackend(Backend):
         started = time.perf_counter()
         CURRENT_SEED.set(request.seed if request.seed is not None else 0)
         STOP_HINTS.set(stop_phrases(request.query))
+        extra = request.decoder.engine_options()
+        if extra and not self.engine_sampling:
+            return QueryResult(variables={name: "" for name in query_holes(request.query)},
+                               error=f"decoder option(s) {', '.join(extra)} need the lmql-local backend",
+                               seconds=time.perf_counter() - started)
+        ENGINE_SAMPLING.set(extra)
         try:
             function = self._query_function(request)
             result = await function(model=self.model, **request.inputs)
@@ -91,6 +100,7 @@ class LMQLLocalBackend(LMQLBackend):
     """LMQL on a local Hugging Face folder, computed by our batched `HFEngine` in this process."""
 
     name = "lmql-local"
+    engine_sampling = True
 
     def __init__(self, model_dir: str, *, device: str = "auto", client_batch_size: int = 16,
                  server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):

@@ -23,6 +23,11 @@ CURRENT_SEED: contextvars.ContextVar[int] = contextvars.ContextVar("promptbreede
 # The stop phrases of that query's constraints: a row may end as soon as its text contains one (LMQL
 # asks again if the variable at hand needs more), instead of running to its token limit.
 STOP_HINTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("promptbreeder_stops", default=())
+# That query's sampling options LMQL cannot carry (tfs, top_a: see base.ENGINE_ONLY_OPTIONS). LMQL
+# 0.7.3 rejects unknown decoder arguments and forwards to `generate` only a fixed list of them
+# (top_k, top_p and penalties), so they travel beside the query like its seed.
+ENGINE_SAMPLING: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
+    "promptbreeder_engine_sampling", default=None)
 
 
 @dataclass
@@ -69,12 +74,16 @@ class InProcessLMTPClient:
             # after every token: generating further under it is wasted work. The next call reuses the
             # prompt's cached states, so asking again costs one token's computation.
             max_tokens = 1
+        extra = ENGINE_SAMPLING.get() or {}
         row = GenerateRow(
             prompt_ids=[int(t) for t in prompt],
             max_tokens=int(max_tokens),
             temperature=float(temperature or 0.0),
             top_k=kwargs.get("top_k"),
             top_p=kwargs.get("top_p"),
+            # keyword first, should an LMQL ever forward them as it forwards top_k and top_p
+            tfs=kwargs.get("tfs", extra.get("tfs")),
+            top_a=kwargs.get("top_a", extra.get("top_a")),
             logit_bias=bias,
             top_logprobs=int(top_logprobs or 1),
             seed=CURRENT_SEED.get(),

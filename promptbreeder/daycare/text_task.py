@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from promptbreeder.backends.base import DecoderOptions
-from promptbreeder.daycare.jsonio import check, fail, schema
+from promptbreeder.daycare.jsonio import check, fail, json_path, schema
 from promptbreeder.errors import UsageError
+from promptbreeder.scorers.registry import spec_problem
 
 FAILED = 0.0  # the score of a candidate that could not be run or scored
 
@@ -89,6 +90,23 @@ def load_text_task(task_dir: Path, data: dict[str, Any], file: Path) -> TextTask
         raise fail(file, "$", "expected a code task to name its evaluator and the candidate's entry function")
     if kind == "text" and (evaluator is None) == ("fitness_scorer" not in data):
         raise fail(file, "$", "expected a text task to have exactly one of evaluator and fitness_scorer")
+    if kind == "code" and "fitness_scorer" in data:
+        raise fail(file, "$.fitness_scorer", "expected no fitness_scorer in a code task (its evaluator scores)")
+    if "fitness_scorer" in data:
+        problem = spec_problem(data["fitness_scorer"])
+        if problem is not None:
+            raise fail(file, json_path(["fitness_scorer", *problem[0]]), problem[1])
+    from promptbreeder.sandbox import SandboxLimits
+
+    limits = data.get("limits", {})
+    try:
+        SandboxLimits(allow_hosts=tuple(limits.get("allow_hosts", ())))
+    except ValueError as exc:
+        raise fail(file, "$.limits.allow_hosts", f"expected loopback hosts only ({exc})") from None
+    try:
+        SandboxLimits(**{k: tuple(v) if k == "allow_hosts" else v for k, v in limits.items()})
+    except ValueError as exc:
+        raise fail(file, "$.limits", f"expected usable sandbox limits ({exc})") from None
     try:
         decoder = DecoderOptions.parse(data.get("decoder_options", "sample(temperature=0.7)"))
     except UsageError as exc:

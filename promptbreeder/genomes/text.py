@@ -1,7 +1,7 @@
 """The text and code genomes: LLM-guided black-box optimisation of a text or a program.
 
 A unit is one candidate x. Scoring calls the task's `evaluate(x) -> (score, feedback)` once per distinct
-candidate (for code, evaluate runs the program only in the sandbox: see `promptbreeder.codetask`).
+candidate (for code, evaluate runs the program only in the sandbox: see `promptbreeder.daycare.text_task`).
 Breeding asks the LLM (`optimize_step.lmql`) for an improved candidate: it sees the task, the question,
 a bounded window of earlier attempts with their scores and feedback, the candidate to improve and its
 feedback; it writes one line of reasoning (kept with the child) and then the whole new candidate. A
@@ -94,22 +94,24 @@ class TextGenome(Genome):
     def breed(self, winners: list[TextUnit], population: list[TextUnit], generation: int,
               new_id: Callable[[], str], rng: random.Random) -> list[Birth]:
         children: list[tuple[str, str] | None] = [None] * len(winners)
+        attempts = [0] * len(winners)
         todo = list(range(len(winners)))
         for _ in range(2):  # a reply without a candidate is asked again once
             if not todo:
                 break
             replies = self.backend.run_many([self._request(winners[i], rng) for i in todo])
             for i, reply in zip(todo, replies):
+                attempts[i] += 1
                 text, reasoning = self._solution(reply)
                 children[i] = None if text is None else (text, reasoning)
             todo = [i for i in todo if children[i] is None]
         births = []
-        for winner, made in zip(winners, children):
+        for winner, made, tries in zip(winners, children, attempts):
             operator = IMPROVE if made is not None else COPY_OPERATOR
             text, reasoning = made if made is not None else (winner.text, "")
             child = TextUnit(id=new_id(), text=text, generation=generation, parent=winner.id, operator=operator,
                              reasoning=reasoning)
-            births.append(Birth(winner, child, operator, tried=[IMPROVE] * (1 if made is not None else 2)))
+            births.append(Birth(winner, child, operator, tried=[IMPROVE] * tries))
         return births
 
     def report(self, population: Sequence[TextUnit], generation: int) -> dict[str, Any]:

@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--surrogate", choices=["none", "llm"], default="none")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "hpo"))
+    parser.add_argument("--report_only", action="store_true", help="table and plot from the runs done so far")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -115,7 +116,7 @@ def main() -> None:
     tasks = {name: day_care.task(name) for name in args.tasks}
     backend = None
     started = time.perf_counter()
-    for name, task in tasks.items():
+    for name, task in ([] if args.report_only else tasks.items()):
         for method in args.methods:
             for seed in range(args.seeds):
                 key = (method, name, seed, args.budget)
@@ -146,6 +147,11 @@ def main() -> None:
 
 def report(done: dict, tasks: dict, args, out: Path) -> None:
     rows = [r for r in done.values() if r["budget"] == args.budget and r["task"] in tasks and r["method"] in args.methods]
+    # compare methods on the same ground: only (task, seed) pairs every method has finished
+    complete = {(r["task"], r["seed"]) for r in rows
+                if all((m, r["task"], r["seed"], args.budget) in done for m in args.methods)}
+    rows = [r for r in rows if (r["task"], r["seed"]) in complete]
+    tasks = {name: task for name, task in tasks.items() if any(r["task"] == name for r in rows)}
     references = {name: reference_score(task) for name, task in tasks.items()}
     best = {name: max(max(r["curve"]) for r in rows if r["task"] == name and r["curve"]) for name in tasks}
     regrets: dict[str, list[list[float]]] = {m: [] for m in args.methods}
@@ -155,7 +161,8 @@ def report(done: dict, tasks: dict, args, out: Path) -> None:
         if best[r["task"]] > references[r["task"]]:
             regrets[r["method"]].append(normalised_regret(curve, best[r["task"]], references[r["task"]]))
     lines = [f"# HPO benchmark: normalised regret at {args.budget} evaluations",
-             "", f"tasks: {', '.join(tasks)}; seeds: {args.seeds}; 0 = best found by any run, 1 = mean random config",
+             "", f"tasks: {', '.join(tasks)}; (task, seed) pairs: {len(complete)}; 0 = best found by any run,"
+             f" 1 = mean score of {REFERENCE_SAMPLES} random configurations",
              "", "| method | mean regret | 95% CI | runs | mean seconds/run |", "|---|---|---|---|---|"]
     for method in args.methods:
         finals = [curve[-1] for curve in regrets[method]]

@@ -56,7 +56,7 @@ def day_care(tmp_path, monkeypatch):
     code_task = folder / "code_task"
     shutil.copytree(ROOT / "day_care" / "arithmetic_1_digit_addition", code_task)
     data = json.loads((code_task / "task_description.json").read_text())
-    (code_task / "task_description.json").write_text(json.dumps({**data, "genome": "generation"}))
+    (code_task / "task_description.json").write_text(json.dumps({**data, "genome": "image"}))
     return folder
 
 
@@ -180,11 +180,9 @@ def test_the_command_line_runs_an_hpo_task(monkeypatch, day_care, capsys):
     assert "error" not in err and "Traceback" not in err
 
 
-def test_a_task_with_a_genome_not_built_yet_is_a_one_line_usage_error(monkeypatch, day_care, capsys):
+def test_a_task_with_an_unknown_genome_is_a_one_line_error(monkeypatch, day_care, capsys):
     monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=fake_world))
     code = cli.main(["--day_care_dir", str(day_care), "--task", "code_task", "--population_size", "4"])
     out, err = capsys.readouterr()
-    assert code == 2
-    assert err == ("promptbreeder: error: task code_task: genome 'generation' (planned, not available yet);"
-                   " available genomes: prompt, config, text, code\n")
-    assert "Traceback" not in err + out
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err + out
+    assert "code_task/task_description.json: at $.genome: expected one of prompt, config, generation, code, text" in err

@@ -72,6 +72,7 @@ class EngineStats:
     model_loads: int = 0
     shared_prefix_tokens: int = 0  # prompt tokens taken from the prefix cache instead of recomputed
     longest_request: int = 0  # most tokens one row asked for (LMQL asks for at most its chunk size)
+    oom_halvings: int = 0  # times a batch ran out of memory and the batch size was halved
     batch_sizes: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -120,11 +121,25 @@ class HFEngine:
         """Generate for all rows in batches of `max_batch_size`, streaming tokens via `emit`.
 
         Rows are sorted by prompt so that those sharing a prefix (one unit's fitness questions) share
-        a batch and compute that prefix once.
+        a batch and compute that prefix once. When a batch runs out of memory, the batch size halves
+        (for the rest of the run) and the batch is tried again.
         """
         rows = sorted(rows, key=lambda r: r.prompt_ids)
-        for start in range(0, len(rows), self.max_batch_size):
-            self._generate_batch(rows[start : start + self.max_batch_size], emit)
+        start = 0
+        while start < len(rows):
+            batch = rows[start : start + self.max_batch_size]
+            try:
+                self._generate_batch(batch, emit)
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+                # out of memory: halve the batch size for the rest of the run and try again (a batch
+                # emits nothing until it is done, so nothing is delivered twice)
+                if len(batch) == 1 or not _out_of_memory(exc):
+                    raise
+                self.max_batch_size = max(1, len(batch) // 2)
+                self.stats.oom_halvings += 1
+                self._live = None
+                continue
+            start += len(batch)
 
     @torch.inference_mode()
     def _generate_batch(self, rows: list[GenerateRow], emit: Emit) -> None:
@@ -356,3 +371,9 @@ class HFEngine:
                 bias[i, index] = torch.tensor(list(row.logit_bias.values()), dtype=torch.float32)
         return bias.to(self.device)
 
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text

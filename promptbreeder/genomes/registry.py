@@ -46,9 +46,15 @@ def _text(config: Any, day_care: Any, task: Any, backend: Backend) -> Genome:
                       history_window=task.history_window, max_solution_tokens=task.max_solution_tokens)
 
 
+def _generation(config: Any, day_care: Any, task: Any, backend: Backend) -> Genome:
+    from promptbreeder.genomes.generation import generation_genome
+
+    return generation_genome(config, day_care, task, backend)
+
+
 GENOMES: dict[str, Callable[[Any, Any, Any, Backend], Genome]] = {
-    "prompt": _prompt, "config": _config, "text": _text, "code": _text}
-PLANNED = ("generation",)  # accepted by the task schema, not buildable yet
+    "prompt": _prompt, "config": _config, "text": _text, "code": _text, "generation": _generation}
+PLANNED: tuple[str, ...] = ()  # kinds the task schema accepts before they can be built
 
 
 def build_genome(config: Any, day_care: Any, task: Any, backend: Backend) -> Genome:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from promptbreeder.backends.hf_engine import GenerateRow
 
@@ -108,3 +109,33 @@ def test_a_row_ends_at_its_stop_phrase(real_backend):
     stopped = [p["token"] for _, p in out]
     assert stopped == full[: len(stopped)] and out[-1][1]["finish_reason"] == "stop"
     assert "\n" in engine.tokenizer.decode(stopped) and "\n" not in engine.tokenizer.decode(stopped[:-1])
+
+
+class _RunsOutOfMemoryAbove:
+    """The engine's model, failing like an exhausted GPU whenever a batch has more than `rows` rows."""
+
+    def __init__(self, model, rows):
+        self.model, self.rows, self.failures = model, rows, 0
+
+    def __call__(self, *args, **kwargs):
+        if kwargs["input_ids"].shape[0] > self.rows:
+            self.failures += 1
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def test_out_of_memory_halves_the_batch_and_the_run_goes_on(real_backend, monkeypatch):
+    engine = real_backend.engine
+    prompts = [SYSTEM + f"What is {a} plus {b}?<|im_end|>\n<|im_start|>assistant\n" for a, b in [(1, 2), (3, 4), (5, 1), (2, 2), (6, 3)]]
+    run = real_backend.client.run_in_engine_thread
+    expected = run(lambda: without_prefix_cache(engine, lambda: generate(engine, prompts, max_tokens=6)))
+    flaky = _RunsOutOfMemoryAbove(engine.model, rows=2)
+    monkeypatch.setattr(engine, "model", flaky)
+    monkeypatch.setattr(engine, "max_batch_size", 8)
+    halvings = engine.stats.oom_halvings
+    got = run(lambda: without_prefix_cache(engine, lambda: generate(engine, prompts, max_tokens=6)))
+    assert got == expected, "the same tokens, in smaller batches"
+    assert flaky.failures == 1 and engine.stats.oom_halvings == halvings + 1 and engine.max_batch_size == 2

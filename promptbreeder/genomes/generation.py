@@ -1,0 +1,55 @@
+"""The generation-parameters genome (llmsearch-style): evolve how a prompt task's answers are decoded.
+
+A unit is a decoding configuration: temperature, top_k, top_p, tail-free sampling's z, top-a and the
+generation seed. It is the config genome on this search space; its objective is the task's fitness
+(the task's first seed prompt, or its description, on one fixed batch of training examples) with the
+fitness queries decoded by `sample(...)` with those parameters and that seed. Every value the LLM
+proposes is constrained and coerced into range, and every fitness answer goes through the run cache,
+so a configuration is scored once.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from promptbreeder.backends.base import Backend, DecoderOptions
+from promptbreeder.engine.split import train_heldout_split
+from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator
+from promptbreeder.genomes.config import ConfigGenome, ConfigOptions
+from promptbreeder.hpo.space import SearchSpace
+
+SPACE = {
+    "temperature": {"type": "float", "low": 0.05, "high": 2.0, "log": True},
+    "top_k": {"type": "int", "low": 1, "high": 200, "log": True},
+    "top_p": {"type": "float", "low": 0.3, "high": 1.0},
+    "tfs": {"type": "float", "low": 0.3, "high": 1.0},
+    "top_a": {"type": "float", "low": 0.0, "high": 0.5},
+    "seed": {"type": "int", "low": 0, "high": 9999},
+}
+
+
+def decoder_for(config: dict[str, Any]) -> DecoderOptions:
+    return DecoderOptions.parse(f"sample(temperature={config['temperature']:.6g}, top_k={int(config['top_k'])},"
+                                f" top_p={config['top_p']:.6g}, tfs={config['tfs']:.6g}, top_a={config['top_a']:.6g})")
+
+
+def generation_genome(config: Any, day_care: Any, task: Any, backend: Backend) -> ConfigGenome:
+    scorer = day_care.build_scorer(task, backend)
+    train, _ = train_heldout_split(task.load_suite(config.fitness_test_suite), config.heldout_fraction, config.seed)
+    batch = random.Random(f"generation:{config.seed}").sample(train, min(config.fitness_batch_size, len(train)))
+    prompt = Candidate(task.seed_prompts[0] if task.seed_prompts else task.description)
+    variant = "CoT" if config.test_CoT and not config.test_noCoT else "noCoT"
+
+    def objective(params: dict[str, Any]) -> float:
+        evaluator = FitnessEvaluator(day_care, task, backend, scorer, decoder=decoder_for(params),
+                                     seed=int(params["seed"]), cache=getattr(backend, "cache", None),
+                                     model=config.model_name_or_path)
+        return evaluator.evaluate([prompt], batch, variant)[0].fitness
+
+    description = (f"Choose decoding parameters (sampling) for a language model answering this task: "
+                   f"{task.description} The score is the fraction of {len(batch)} questions answered right"
+                   f" with the prompt {prompt.task_prompt!r}.")
+    return ConfigGenome(config, description, SearchSpace.from_spec(SPACE), objective, backend=backend,
+                        query_text=lambda name: day_care.query_text(name, task.name), decoder=task.decoder,
+                        options=ConfigOptions(num_candidates=2, surrogate="none"))

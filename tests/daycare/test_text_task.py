@@ -330,3 +330,19 @@ def test_a_text_task_runs_end_to_end_through_the_app(tmp_path, text_dir, monkeyp
     assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == [
         "step_000000.json", "step_000001.json", "step_000002.json"]
     assert {r.name for r in backend.requests} == {"optimize_step"}
+
+
+def test_the_paperclip_factory_runs_its_own_server_and_scores_from_it():
+    from promptbreeder.daycare.loader import load_day_care
+
+    task = load_day_care(DAY_CARE).task("paperclip_factory")
+    evaluate = task.evaluate_function()
+    assert evaluate(task.x0) == (350.0, "ended with 350.00 money after selling 5000 clips (price 0.25, 0 clips and"
+                                        " 0 wire unsold)")
+    # a candidate that claims a fortune but never runs the factory is scored from the server's record
+    score, feedback = evaluate("def run(info):\n    return {'money': 10**9}")
+    assert score == 0.0 and "stopped at tick 0" in feedback
+    # only 127.0.0.1 is reachable
+    score, feedback = evaluate("def run(info):\n    import urllib.request\n"
+                               "    return urllib.request.urlopen('http://example.com', timeout=2).read()")
+    assert score == 0.0 and feedback.startswith("network:")

@@ -50,9 +50,11 @@ class FakeBackend(Backend):
         self.default = default
         self.strict = strict
         self.requests: list[QueryRequest] = []  # everything asked, for assertions
+        self.batches: list[list[str]] = []  # the query names of each batch: what went out together
         self._cursor: dict[str, int] = {}
 
     async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        self.batches.append([r.name for r in requests])
         return [self._answer(r) for r in requests]
 
     def _answer(self, request: QueryRequest) -> QueryResult:

@@ -79,14 +79,12 @@ class CountingBackend(FakeBackend):
 
     def __init__(self, responder, crash_on_call: int | None = None):
         super().__init__(responder=responder)
-        self.batches: list[list[str]] = []  # query names of each run_many call
         self.crash_on_call = crash_on_call
 
     def run_many(self, requests):
-        if self.crash_on_call is not None and len(self.batches) + 1 == self.crash_on_call:
+        if requests and self.crash_on_call is not None and len(self.batches) + 1 == self.crash_on_call:
             raise Crash(f"killed on backend call {self.crash_on_call}")
-        self.batches.append([r.name for r in requests])
-        return super().run_many(requests)
+        return super().run_many(requests)  # FakeBackend records each call's query names in `batches`
 
 
 class Crash(BaseException):

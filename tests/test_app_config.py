@@ -100,8 +100,9 @@ def test_an_hpo_run_breeds_stores_and_reports(monkeypatch, day_care):
     report = json.loads((run_dir / "report.json").read_text())
     assert report["generation"] == 2 and report["genome"] == "config" and report["direction"] == "maximize"
     state = final_state(run_dir)
-    assert report["evaluations"] == len(state["evaluations"]) >= 4
-    assert report["best"] == max(state["evaluations"], key=lambda e: e["score"])
+    unscored = {json.dumps(u["config"], sort_keys=True) for u in state["population"] if u["fitness"] is None}
+    assert len(state["evaluations"]) <= report["evaluations"] <= len(state["evaluations"]) + len(unscored)
+    assert report["best"]["score"] >= max(e["score"] for e in state["evaluations"])
     assert set(report["best"]["config"]) == {"x", "n", "kind"}
     assert report["best_so_far"][-1] == report["best"]["score"]
     assert f"run 1 of {TASK}" in text and "4 units, 2 generations" in text

@@ -138,6 +138,9 @@ class ConfigGenome(Genome):
         return births
 
     def report(self, population: Sequence[ConfigUnit], generation: int) -> dict[str, Any]:
+        # the last generation's children meet no tournament: evaluate them (copies; the state is saved)
+        self.score([([ConfigUnit.from_dict(u.to_dict()) for u in population if u.fitness is None], None)],
+                   generation)
         best = max(self.evaluations, key=lambda e: self.sign * e["score"], default=None)
         curve, running = [], None
         for entry in self.evaluations:

@@ -115,6 +115,8 @@ class TextGenome(Genome):
         return births
 
     def report(self, population: Sequence[TextUnit], generation: int) -> dict[str, Any]:
+        # the last generation's children meet no tournament: evaluate them (copies; the state is saved)
+        self.score([([TextUnit.from_dict(u.to_dict()) for u in population if u.fitness is None], None)], generation)
         best = max(self.evaluations, key=lambda e: e["score"], default=None)
         curve, running = [], None
         for entry in self.evaluations:

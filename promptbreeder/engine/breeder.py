@@ -6,9 +6,10 @@ batch. Each later step (`run_generation`) shuffles the population into pairs; bo
 scored on the same fresh batch, the fitter one wins (a tie is decided by the RNG) and the loser is
 replaced by the genome's child of the winner. Children are scored in their first tournament.
 
-Elitism: the fittest unit at the start of a generation is never replaced. If it loses its tournament
-that pair breeds no child and both units stay (event field `elite_saved`): the best unit so far cannot
-be lost to one unlucky batch, and the unit that beat it (often a better newcomer) is not lost either.
+Elitism: the fittest unit at the start of a generation is never replaced. It wins its ties; if it
+loses its tournament that pair breeds no child and both units stay (event field `elite_saved`): the
+best unit so far cannot be lost to one unlucky batch, and the unit that beat it (often a better
+newcomer, the next generation's elite) is not lost either.
 
 Every step ends with a snapshot (`store.save_step`) of everything that decides the future: population,
 RNG state, id counter, children awaiting their first score and the genome's own state (for prompts:
@@ -166,8 +167,14 @@ class Breeder:
         return best[0].id if best else None
 
     def _judge(self, a: Any, b: Any, elite: str | None) -> tuple[bool, bool, bool]:
-        """(a wins, it was a tie, the elite lost: the pair then breeds nothing)."""
+        """(a wins, it was a tie, the elite lost: the pair then breeds nothing).
+
+        A tie goes to the elite (else the RNG decides): an elite losing a coin toss would stop its pair
+        breeding, which in a small population of equal scores would stop evolution altogether.
+        """
         tie = a.fitness == b.fitness
+        if tie and elite in (a.id, b.id):
+            return a.id == elite, True, False
         a_wins = self.rng.random() < 0.5 if tie else a.fitness > b.fitness
         return a_wins, tie, elite in (a.id, b.id) and (a.id == elite) != a_wins
 

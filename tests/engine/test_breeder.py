@@ -100,6 +100,9 @@ def test_ties_are_broken_by_the_rng_and_the_elite_survives_them(make_breeder, wo
         positions = {t["pair"].index(t["winner"]) for t in tournaments}
         assert positions == {0, 1}, "a tie goes either way"
         assert "u0" in {u.id for u in breeder.population}, "all equal: the first unit is the elite"
+        [elite_match] = [t for t in tournaments if "u0" in t["pair"]]
+        assert elite_match["winner"] == "u0" and elite_match["child"] is not None, "the elite wins its ties and breeds"
+        assert not any(t["elite_saved"] for t in tournaments)
         winners.append([t["winner"] for t in tournaments])
     assert winners[0] != winners[1]
 

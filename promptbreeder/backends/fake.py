@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +32,9 @@ def request_key(request: QueryRequest) -> str:
 def render_prompt(request: QueryRequest, variables: dict[str, str]) -> str:
     """The query's prompt text with inputs and holes filled in (good enough for tests and logs)."""
     parts = re.findall(r'"""(.*?)"""|"((?:[^"\\]|\\.)*)"', request.query, re.S)
-    text = "".join(a or b for a, b in parts).encode().decode("unicode_escape", errors="ignore")
+    with warnings.catch_warnings():  # the quoted pieces include where-clause regexes ("\.") that are not escapes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        text = "".join(a or b for a, b in parts).encode().decode("unicode_escape", errors="ignore")
     text = _INPUT_RE.sub(lambda m: str(request.inputs.get(m.group(1), m.group(0))), text)
     for name, value in variables.items():
         text = re.sub(r"\[\s*(?:[a-z_]+\s*\(\s*)?" + re.escape(name) + r"\s*(?:\)|:[^\]]*)?\]", lambda _: value, text)

@@ -31,6 +31,20 @@ from typing import Any, Callable, Protocol, Sequence
 COPY_OPERATOR = "copy"  # a child that is a plain copy of its parent, after every operator failed
 
 
+def running_best(scores: Sequence[float], sign: float = 1.0) -> list[float]:
+    """The best score so far after each evaluation (highest, or lowest when `sign` is -1)."""
+    curve: list[float] = []
+    for score in scores:
+        curve.append(score if not curve or sign * score > sign * curve[-1] else curve[-1])
+    return curve
+
+
+def history_window(evaluations: Sequence[dict], size: int, sign: float = 1.0) -> list[dict]:
+    """What an LLM is shown of a search: the best half of `size` evaluations, then the most recent others."""
+    best = sorted(evaluations, key=lambda e: -sign * e["score"])[: (size + 1) // 2]
+    return best + [e for e in reversed(evaluations) if e not in best][: size - len(best)]
+
+
 class Individual(Protocol):
     id: str
     fitness: float | None

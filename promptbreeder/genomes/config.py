@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
-from promptbreeder.genomes.base import Birth, Genome
+from promptbreeder.genomes.base import Birth, Genome, history_window, running_best
 from promptbreeder.hpo.space import SearchSpace
 
 HISTORY_WINDOW = 12  # scored configurations shown to the LLM: the best half and the most recent half
@@ -142,10 +142,7 @@ class ConfigGenome(Genome):
         self.score([([ConfigUnit.from_dict(u.to_dict()) for u in population if u.fitness is None], None)],
                    generation)
         best = max(self.evaluations, key=lambda e: self.sign * e["score"], default=None)
-        curve, running = [], None
-        for entry in self.evaluations:
-            running = entry["score"] if running is None else (max if self.sign > 0 else min)(running, entry["score"])
-            curve.append(running)
+        curve = running_best([e["score"] for e in self.evaluations], self.sign)
         return {"genome": "config", "direction": self.direction, "evaluations": len(self.evaluations),
                 "best": best, "best_so_far": curve,
                 "top": sorted(self.evaluations, key=lambda e: -self.sign * e["score"])[:3]}
@@ -220,9 +217,7 @@ class ConfigGenome(Genome):
     def _history(self) -> str:
         if not self.evaluations:
             return "No configuration has been evaluated yet."
-        ranked = sorted(self.evaluations, key=lambda e: -self.sign * e["score"])
-        shown = ranked[: HISTORY_WINDOW // 2]
-        shown += [e for e in self.evaluations[::-1] if e not in shown][: HISTORY_WINDOW - len(shown)]
+        shown = history_window(self.evaluations, HISTORY_WINDOW, self.sign)
         better = "higher" if self.sign > 0 else "lower"
         lines = [f"Configurations evaluated so far (score, {better} is better):"]
         lines += [f"- {self.space.format_config(e['config'])} -> {e['score']:.4f}"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
-from promptbreeder.genomes.base import COPY_OPERATOR, Birth, Genome
+from promptbreeder.genomes.base import COPY_OPERATOR, Birth, Genome, history_window, running_best
 
 Evaluate = Callable[[str], "tuple[float, str]"]
 IMPROVE = "llm_improve"
@@ -118,10 +118,7 @@ class TextGenome(Genome):
         # the last generation's children meet no tournament: evaluate them (copies; the state is saved)
         self.score([([TextUnit.from_dict(u.to_dict()) for u in population if u.fitness is None], None)], generation)
         best = max(self.evaluations, key=lambda e: e["score"], default=None)
-        curve, running = [], None
-        for entry in self.evaluations:
-            running = entry["score"] if running is None else max(running, entry["score"])
-            curve.append(running)
+        curve = running_best([e["score"] for e in self.evaluations])
         return {"genome": self.kind, "evaluations": len(self.evaluations), "best": best, "best_so_far": curve}
 
     def format_report(self, report: dict[str, Any]) -> str:
@@ -151,8 +148,7 @@ class TextGenome(Genome):
         """The best attempts and the latest ones, at most `history_window`, with score and feedback."""
         if not self.evaluations:
             return "No attempt has been scored yet."
-        best = sorted(self.evaluations, key=lambda e: -e["score"])[: (self.history_window + 1) // 2]
-        shown = best + [e for e in self.evaluations[::-1] if e not in best][: self.history_window - len(best)]
+        shown = history_window(self.evaluations, self.history_window)
         lines = ["Earlier attempts (score, higher is better):"]
         for e in sorted(shown, key=lambda e: e["score"]):
             lines.append(f"--- score {e['score']:.4f}; feedback: {e['feedback'][:FEEDBACK_CHARS]}\n"

@@ -47,7 +47,7 @@ class Budget(Exception):
     """Raised inside the objective once the budget is spent: stops a run mid-generation."""
 
 
-def run_ours(task, seed: int, budget: int, backend, surrogate: str, method: str) -> list[float]:
+def run_ours(task, day_care, seed: int, budget: int, backend, surrogate: str, method: str) -> list[float]:
     scores: list[float] = []
 
     def objective(config):
@@ -63,7 +63,6 @@ def run_ours(task, seed: int, budget: int, backend, surrogate: str, method: str)
     work = Path(tempfile.mkdtemp(prefix="pb-hpo-"))
     try:
         store = RunStore.create(work / "runs", config.to_dict())
-        day_care = load_day_care(ROOT / "day_care")
         genome = ConfigGenome(config, task.description, task.space, objective, backend=backend,
                               query_text=lambda name: day_care.query_text(name, task.name),
                               direction=task.direction, decoder=task.decoder, options=options)
@@ -131,7 +130,7 @@ def main() -> None:
                         from promptbreeder.backends.models import resolve_model
 
                         backend = LMQLLocalBackend(resolve_model("smollm2-135m").local_dir())
-                    curve = run_ours(task, seed, args.budget, backend, args.surrogate, method)
+                    curve = run_ours(task, day_care, seed, args.budget, backend, args.surrogate, method)
                 row = {"method": method, "task": name, "seed": seed, "budget": args.budget, "curve": curve,
                        "seconds": round(time.perf_counter() - began, 2)}
                 with runs_file.open("a") as handle:

@@ -30,8 +30,10 @@ SPACE = {
 
 
 def decoder_for(config: dict[str, Any]) -> DecoderOptions:
-    return DecoderOptions.parse(f"sample(temperature={config['temperature']:.6g}, top_k={int(config['top_k'])},"
-                                f" top_p={config['top_p']:.6g}, tfs={config['tfs']:.6g}, top_a={config['top_a']:.6g})")
+    decoder = DecoderOptions(method="sample", temperature=float(config["temperature"]), top_k=int(config["top_k"]),
+                             top_p=float(config["top_p"]), tfs=float(config["tfs"]), top_a=float(config["top_a"]))
+    decoder.validate()
+    return decoder
 
 
 def generation_genome(config: Any, day_care: Any, task: Any, backend: Backend) -> ConfigGenome:

@@ -9,6 +9,8 @@ Guarantees every backend gives (checked by tests/backends/test_contract.py again
 - every hole `[NAME]` of the query is a key of `QueryResult.variables` (a string, possibly empty).
 - the same request with the same seed returns the same variables (argmax always; sampling via the seed).
 - `usage` counts calls, prompt tokens, generated tokens and seconds of every request.
+- a decoder's `stop` sequences end every generated variable before the first of them (`cut_at_stops`);
+  engines that can stop a row early do so, the others cut afterwards.
 - a backend owns one event loop; callers never create their own.
 """
 
@@ -27,18 +29,20 @@ from promptbreeder.errors import BackendError, UsageError
 DECODER_METHODS = ("argmax", "sample", "beam")
 _DECODER_RE = re.compile(r"^\s*(?P<method>[a-z_]+)\s*(?:\((?P<args>.*)\))?\s*$", re.S)
 _ALLOWED_ARGS = {
-    "argmax": {"max_len", "chunksize"},
-    "sample": {"temperature", "top_k", "top_p", "tfs", "top_a", "n", "max_len", "chunksize"},
-    "beam": {"n", "max_len", "chunksize"},
+    "argmax": {"max_len", "chunksize", "stop"},
+    "sample": {"temperature", "top_k", "top_p", "tfs", "top_a", "n", "max_len", "chunksize", "stop"},
+    "beam": {"n", "max_len", "chunksize", "stop"},
 }
 # Options our own engine applies but LMQL 0.7.3 rejects in a decoder clause ("Unknown decoder
 # argument"): the LMQL backends leave them out of the query text and hand them to the engine per query.
+# `stop` (stop sequences) is never written for LMQL either: the backends apply it themselves.
 ENGINE_ONLY_OPTIONS = ("tfs", "top_a")
 
 
 @dataclass(frozen=True)
 class DecoderOptions:
-    """How LMQL decodes: `argmax`, `sample(temperature, top_k, top_p, tfs, top_a)` or `beam(n)`."""
+    """How LMQL decodes: `argmax`, `sample(temperature, top_k, top_p, tfs, top_a)` or `beam(n)`, each with
+    optional `stop=["...", ...]` sequences that end every generated variable."""
 
     method: str = "argmax"
     temperature: float = 1.0
@@ -48,6 +52,7 @@ class DecoderOptions:
     max_len: int | None = None
     tfs: float | None = None  # tail-free sampling's z, in (0, 1]; 1 keeps everything
     top_a: float | None = None  # top-a factor, in [0, 1]; 0 keeps everything
+    stop: tuple[str, ...] = ()  # a generated variable ends before the first of these
 
     @classmethod
     def parse(cls, text: str | None) -> "DecoderOptions":
@@ -76,6 +81,12 @@ class DecoderOptions:
                 f" {method} accepts {', '.join(sorted(_ALLOWED_ARGS[method]))}"
             )
         args.pop("chunksize", None)  # chunk size is a per-run setting (--chunk_size), not a decoder option
+        if "stop" in args:
+            stop = args["stop"]
+            stop = [stop] if isinstance(stop, str) else stop
+            if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
+                raise UsageError(f"decoder {text!r}: stop must be a string or a list of strings, e.g. stop=['\\n\\n']")
+            args["stop"] = tuple(stop)
         options = cls(method=method, **args)
         options.validate()
         return options
@@ -95,6 +106,8 @@ class DecoderOptions:
             raise UsageError(f"decoder top_a must be in [0, 1] (0 turns top-a sampling off), got {self.top_a}")
         if self.n < 1:
             raise UsageError(f"decoder n must be >= 1, got {self.n}")
+        if not isinstance(self.stop, tuple) or not all(isinstance(s, str) and s for s in self.stop):
+            raise UsageError(f"decoder stop must be a tuple of non-empty strings, got {self.stop!r}")
 
     def with_overrides(self, **changes: Any) -> "DecoderOptions":
         merged = {**asdict(self), **{k: v for k, v in changes.items() if v is not None}}
@@ -108,16 +121,18 @@ class DecoderOptions:
         LMQL raises KeyError for decoder kwargs, so the clause goes at the top of the query text; with
         `engine_options=False` it leaves out ENGINE_ONLY_OPTIONS, for LMQL, which rejects them.
         """
+        stop = f"stop={list(self.stop)!r}" if self.stop and engine_options else ""
         if self.method == "argmax":
-            return "argmax"
+            return f"argmax({stop})" if stop else "argmax"
         if self.method == "beam":
-            return f"beam(n={self.n})"
+            return f"beam(n={self.n}{', ' + stop if stop else ''})"
         parts = [f"temperature={self.temperature!r}", f"n={self.n}"]
         if self.top_k is not None:
             parts.append(f"top_k={self.top_k}")
         if self.top_p is not None:
             parts.append(f"top_p={self.top_p!r}")
         parts += [f"{name}={value!r}" for name, value in self.engine_options().items() if engine_options]
+        parts += [stop] if stop else []
         return f"sample({', '.join(parts)})"
 
     def engine_options(self) -> dict[str, float]:
@@ -125,6 +140,17 @@ class DecoderOptions:
         if self.method != "sample":
             return {}
         return {name: getattr(self, name) for name in ENGINE_ONLY_OPTIONS if getattr(self, name) is not None}
+
+
+def cut_at_stops(variables: dict[str, str], stops: tuple[str, ...]) -> dict[str, str]:
+    """Each value up to (not including) the earliest of `stops` it contains."""
+    if not stops:
+        return variables
+    cut = {}
+    for name, value in variables.items():
+        ends = [i for i in (value.find(s) for s in stops) if i >= 0]
+        cut[name] = value[: min(ends)] if ends else value
+    return cut
 
 
 @dataclass(frozen=True)

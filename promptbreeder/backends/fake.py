@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes
+from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes
 
 _INPUT_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -73,7 +73,7 @@ class FakeBackend(Backend):
             reply = {h: self.default for h in holes}
         if isinstance(reply, str):
             reply = {holes[0] if holes else "RESULT": reply}
-        variables = {h: "" for h in holes} | {k: str(v) for k, v in reply.items()}
+        variables = cut_at_stops({h: "" for h in holes} | {k: str(v) for k, v in reply.items()}, request.decoder.stop)
         prompt = render_prompt(request, variables)
         generated = sum(self.count_tokens(v) for v in variables.values())
         return QueryResult(variables=variables, prompt=prompt, generated_tokens=generated,

@@ -43,6 +43,9 @@ class GenerateRow:
     top_logprobs: int = 1
     seed: int = 0
     stop_texts: tuple[str, ...] = ()  # the row may end once its generated text contains one of these
+    # the row ends with an end-of-sequence token once its text contains one of these: stop sequences of
+    # the decoder, which LMQL does not know (it would ask for more after a plain stop)
+    end_texts: tuple[str, ...] = ()
     tag: object = None  # opaque handle of the caller (its token queue)
 
     def generator(self) -> torch.Generator:
@@ -189,17 +192,22 @@ class HFEngine:
                 token = chosen_list[i]
                 tokens[i].append(token)
                 finish = "stop" if token == self.eos_token_id else ("length" if len(tokens[i]) >= row.max_tokens else None)
-                if finish is None and row.stop_texts:
+                ended = False
+                if finish is None and (row.stop_texts or row.end_texts):
                     texts[i] += self.tokenizer.decode([token])
-                    if any(phrase in texts[i] for phrase in row.stop_texts):
+                    ended = any(phrase in texts[i] for phrase in row.end_texts)
+                    if ended or any(phrase in texts[i] for phrase in row.stop_texts):
                         finish = "stop"
                 n = max(row.top_logprobs, 1)
                 events.append((row, {
                     "token": token,
                     "logprob": chosen_lp[i],
                     "top_logprobs": {token: chosen_lp[i], **dict(zip(top_i[i][:n], top_v[i][:n]))},
-                    "finish_reason": finish,
+                    "finish_reason": None if ended else finish,
                 }))
+                if ended and self.eos_token_id is not None:  # not part of the cache: nothing after it is fed
+                    events.append((row, {"token": self.eos_token_id, "logprob": 0.0,
+                                         "top_logprobs": {self.eos_token_id: 0.0}, "finish_reason": "stop"}))
                 if finish is not None:
                     done[i] = True
             if all(done):

@@ -12,9 +12,10 @@ import asyncio
 import time
 
 from promptbreeder.backends import lmql_fixes, models
-from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, query_holes, stop_phrases
+from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes, stop_phrases
 from promptbreeder.backends.hf_engine import HFEngine
-from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, ENGINE_SAMPLING, STOP_HINTS, InProcessLMTPClient
+from promptbreeder.backends.lmtp_inprocess import (CURRENT_SEED, END_TEXTS, ENGINE_SAMPLING, STOP_HINTS,
+                                                   InProcessLMTPClient)
 from promptbreeder.errors import BackendError, ModelError
 
 
@@ -69,6 +70,7 @@ class LMQLBackend(Backend):
         started = time.perf_counter()
         CURRENT_SEED.set(request.seed if request.seed is not None else 0)
         STOP_HINTS.set(stop_phrases(request.query))
+        END_TEXTS.set(request.decoder.stop)
         extra = request.decoder.engine_options()
         if extra and not self.engine_sampling:
             return QueryResult(variables={name: "" for name in query_holes(request.query)},
@@ -90,7 +92,8 @@ class LMQLBackend(Backend):
                      if not name.startswith("P(")}
         for name in query_holes(request.query):
             variables.setdefault(name, "")
-        generated = sum(self.count_tokens(v) for v in variables.values())
+        generated = sum(self.count_tokens(v) for v in variables.values())  # what was generated, stops included
+        variables = cut_at_stops(variables, request.decoder.stop)
         return QueryResult(variables=variables, prompt=result.prompt,
                            prompt_tokens=max(self.count_tokens(result.prompt) - generated, 0),
                            generated_tokens=generated, seconds=time.perf_counter() - started)

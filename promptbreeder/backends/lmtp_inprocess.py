@@ -23,6 +23,9 @@ CURRENT_SEED: contextvars.ContextVar[int] = contextvars.ContextVar("promptbreede
 # The stop phrases of that query's constraints: a row may end as soon as its text contains one (LMQL
 # asks again if the variable at hand needs more), instead of running to its token limit.
 STOP_HINTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("promptbreeder_stops", default=())
+# The stop sequences of that query's decoder: LMQL does not know them, so the row ends with an
+# end-of-sequence token there, which ends the variable (the backend cuts the phrase off afterwards).
+END_TEXTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("promptbreeder_end_texts", default=())
 # That query's sampling options LMQL cannot carry (tfs, top_a: see base.ENGINE_ONLY_OPTIONS). LMQL
 # 0.7.3 rejects unknown decoder arguments and forwards to `generate` only a fixed list of them
 # (top_k, top_p and penalties), so they travel beside the query like its seed.
@@ -88,6 +91,7 @@ class InProcessLMTPClient:
             top_logprobs=int(top_logprobs or 1),
             seed=CURRENT_SEED.get(),
             stop_texts=STOP_HINTS.get(),
+            end_texts=END_TEXTS.get(),
         )
         pending = _Pending("generate", asyncio.Queue(), row=row)
         row.tag = pending.queue

@@ -75,20 +75,11 @@ def _breed(config: RunConfig, day_care: DayCare, task: Any, store: RunStore, bac
     try:
         breeder.run()
         report = breeder.report()
-        trackers.heldout(_report_rows(genome, report))
+        trackers.heldout(genome.report_rows(report))
     finally:
         trackers.finish()
     evaluator = getattr(genome, "evaluator", None)
     return report, genome.format_report(report), evaluator.cached_results if evaluator is not None else 0
-
-
-def _report_rows(genome: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The end-of-run comparison as (name, prompt, score) rows for the trackers."""
-    if "rows" in report:  # prompts: bred units and baselines on the held-out split
-        return [{"name": row["name"], "prompt": " … ".join(p for p in row["task_prompts"][:2] if p),
-                 "score": row["heldout_fitness"]} for row in report["rows"]]
-    return [{"name": f"unit {e['unit']}", "prompt": genome.space.format_config(e["config"]), "score": e["score"]}
-            for e in report.get("top", [])]
 
 
 def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:

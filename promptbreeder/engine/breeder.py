@@ -19,6 +19,7 @@ the state an uninterrupted run would have reached.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, Callable
 
@@ -213,8 +214,9 @@ class Breeder:
         self._events = []
         best = ranked(self.population)
         scores = [u.fitness for u in evaluated if u.fitness is not None]
+        finite = [s for s in scores if math.isfinite(s)]  # a failed evaluation (-inf) would swamp the mean
         best_fitness = best[0].fitness if best else None
-        mean = sum(scores) / len(scores) if scores else None
+        mean = sum(finite) / len(finite) if finite else None
         self.store.log("generation", generation=step, best=best_fitness, best_id=best[0].id if best else None,
                        mean=mean, evaluated=len(scores))
         if self.progress is not None:

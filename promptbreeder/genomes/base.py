@@ -12,10 +12,15 @@ bred and reported:
   all groups in as few backend calls as the genome can manage.
 - `breed(winners, population, generation, new_id, rng)` — one `Birth` per winner; the child is
   unscored (`fitness is None`) and gets its score in its first tournament.
-- `report(population, generation)` / `format_report(report)` — the end-of-run comparison.
+- `report(population, generation)` / `format_report(report)` — the end-of-run comparison;
+  `report_rows(report)` — the same as rows {"name", "prompt", "score"} for dashboards.
 - `state()` / `load_state(state)` — the genome's own part of a snapshot (top-level keys listed in
   `STATE_KEYS`), e.g. operator statistics; `individual_from_dict` restores an individual.
 - `label(individual)` — one line that shows an individual in logs and dashboards.
+
+A user's function that scores an individual (an HPO objective, a text evaluator, `optimize`'s `f`) may
+raise or return garbage: `guarded_call` turns that into a failed evaluation (the worst fitness, -inf,
+with the reason kept) so the run goes on.
 
 Individuals are plain dataclasses with `id`, `fitness`, `generation`, `parent`, `operator` and a
 JSON-serialisable `to_dict()`. Genome kinds are registered in `genomes/registry.py`.
@@ -29,6 +34,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 COPY_OPERATOR = "copy"  # a child that is a plain copy of its parent, after every operator failed
+FAILED_FITNESS = float("-inf")  # an evaluation that raised: it loses every tournament
+
+
+def guarded_call(function: Callable[[Any], Any], argument: Any, who: str) -> tuple[Any, str | None]:
+    """`(function(argument), None)`, or `(None, reason)` when the user's function raised."""
+    try:
+        return function(argument), None
+    except Exception as exc:  # the user's code failed on this individual: a failed score, not a crashed run
+        return None, f"{who} raised {type(exc).__name__}: {str(exc)[:300]}"
 
 
 def running_best(scores: Sequence[float], sign: float = 1.0) -> list[float]:
@@ -102,6 +116,10 @@ class Genome(ABC):
     @abstractmethod
     def label(self, individual: Any) -> str:
         ...
+
+    def report_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        """The end-of-run comparison as rows {"name", "prompt" (what was bred, as text), "score"}."""
+        return []
 
     def credit(self, operators: list[str]) -> None:
         """The operators named made a child that beat its parent at its first tournament."""

@@ -90,6 +90,11 @@ class PromptGenome(Genome):
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report)
 
+    def report_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        # bred units and baselines on the held-out split
+        return [{"name": row["name"], "prompt": " … ".join(p for p in row["task_prompts"][:2] if p),
+                 "score": row["heldout_fitness"]} for row in report["rows"]]
+
     def individual_from_dict(self, data: dict[str, Any]) -> Unit:
         return Unit.from_dict(data)
 

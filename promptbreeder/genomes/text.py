@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
-from promptbreeder.genomes.base import COPY_OPERATOR, Birth, Genome, history_window, running_best
+from promptbreeder.genomes.base import (COPY_OPERATOR, FAILED_FITNESS, Birth, Genome, guarded_call, history_window,
+                                       running_best)
 
 Evaluate = Callable[[str], "tuple[float, str]"]
 IMPROVE = "llm_improve"
 FEEDBACK_CHARS = 600  # feedback shown per attempt: enough for an error's last lines
+REPORT_TOP, REPORT_CHARS = 3, 4000  # the best candidates a dashboard shows, and how much of each
 
 
 @dataclass
@@ -83,13 +85,26 @@ class TextGenome(Genome):
         for units, _ in groups:
             for unit in units:
                 if unit.text not in self._known:
-                    score, feedback = self.evaluate(unit.text)
-                    self._known[unit.text] = (float(score), str(feedback))
-                    self.evaluations.append({"text": unit.text, "score": float(score), "feedback": str(feedback),
+                    score, feedback = self._evaluate(unit.text)
+                    self._known[unit.text] = (score, feedback)
+                    self.evaluations.append({"text": unit.text, "score": score, "feedback": feedback,
                                              "unit": unit.id, "reasoning": unit.reasoning})
                 unit.score, unit.feedback = self._known[unit.text]
                 unit.fitness = unit.score
                 unit.fitness_history.append({"generation": generation, "fitness": unit.fitness})
+
+    def _evaluate(self, text: str) -> tuple[float, str]:
+        """`evaluate(text)`, or the worst score with the reason as feedback when it raised or returned garbage."""
+        outcome, error = guarded_call(self.evaluate, text, "the evaluator")
+        if error is None:
+            try:
+                score, feedback = outcome
+                score = float(score)
+            except (TypeError, ValueError):
+                error = f"the evaluator returned {outcome!r:.80}, expected (score, feedback)"
+            else:
+                error = "the evaluator returned a nan score" if score != score else None
+        return (score, str(feedback)) if error is None else (FAILED_FITNESS, error)
 
     def breed(self, winners: list[TextUnit], population: list[TextUnit], generation: int,
               new_id: Callable[[], str], rng: random.Random) -> list[Birth]:
@@ -119,7 +134,9 @@ class TextGenome(Genome):
         self.score([([TextUnit.from_dict(u.to_dict()) for u in population if u.fitness is None], None)], generation)
         best = max(self.evaluations, key=lambda e: e["score"], default=None)
         curve = running_best([e["score"] for e in self.evaluations])
-        return {"genome": self.kind, "evaluations": len(self.evaluations), "best": best, "best_so_far": curve}
+        top = sorted(self.evaluations, key=lambda e: -e["score"])[:REPORT_TOP]
+        return {"genome": self.kind, "evaluations": len(self.evaluations), "best": best, "best_so_far": curve,
+                "top": top}
 
     def format_report(self, report: dict[str, Any]) -> str:
         best = report["best"]
@@ -127,6 +144,10 @@ class TextGenome(Genome):
             return "nothing was evaluated"
         return (f"{report['evaluations']} candidates evaluated; best {best['score']:.4f} ({best['unit']}):\n"
                 f"{best['text']}\nfeedback: {best['feedback']}")
+
+    def report_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"name": f"unit {e['unit']}", "prompt": e["text"][:REPORT_CHARS], "score": e["score"]}
+                for e in report.get("top", [])]
 
     def individual_from_dict(self, data: dict[str, Any]) -> TextUnit:
         return TextUnit.from_dict(data)
@@ -151,7 +172,8 @@ class TextGenome(Genome):
         shown = history_window(self.evaluations, self.history_window)
         lines = ["Earlier attempts (score, higher is better):"]
         for e in sorted(shown, key=lambda e: e["score"]):
-            lines.append(f"--- score {e['score']:.4f}; feedback: {e['feedback'][:FEEDBACK_CHARS]}\n"
+            score = f"{e['score']:.4f}" if e["score"] != FAILED_FITNESS else "failed"
+            lines.append(f"--- score {score}; feedback: {e['feedback'][:FEEDBACK_CHARS]}\n"
                          f"```{self.fence}\n{e['text']}\n```")
         return "\n".join(lines)
 

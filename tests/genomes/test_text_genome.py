@@ -293,7 +293,8 @@ def test_the_history_window_bounds_a_long_run():
 def test_an_empty_report():
     genome, _ = make_genome()
     report = genome.report([], 0)
-    assert report == {"genome": "text", "evaluations": 0, "best": None, "best_so_far": []}
+    assert report == {"genome": "text", "evaluations": 0, "best": None, "best_so_far": [], "top": []}
+    assert genome.report_rows(report) == []
     assert genome.format_report(report) == "nothing was evaluated"
 
 
@@ -409,3 +410,29 @@ def test_a_continued_run_ends_in_the_state_of_the_uninterrupted_run(tmp_path):
     assert evaluate.calls, "the continued run evaluated the new children"
     assert not before & set(evaluate.calls), "nothing evaluated before the stop is evaluated again"
     assert len(before) + len(evaluate.calls) == len(final["evaluations"])
+
+
+# -- an evaluator that fails ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome, reason", [
+    (ZeroDivisionError("division by zero"), "the evaluator raised ZeroDivisionError: division by zero"),
+    ("not a pair", "the evaluator returned 'not a pair', expected (score, feedback)"),
+    (("high", "ok"), "the evaluator returned ('high', 'ok'), expected (score, feedback)"),
+    ((float("nan"), "?"), "the evaluator returned a nan score"),
+])
+def test_an_evaluator_that_raises_or_returns_garbage_fails_that_candidate_only(outcome, reason):
+    def evaluate(text):
+        if text.startswith("bad"):
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return WordCount()(text)
+
+    genome, _ = make_genome(evaluate=evaluate)
+    good, bad = scored(genome, ["two words", "bad one"])
+    assert (good.score, good.fitness) == (2.0, 2.0)
+    assert bad.score == bad.fitness == float("-inf") and bad.feedback == reason
+    assert genome.evaluations[1]["feedback"] == reason
+    assert f"score failed; feedback: {reason}" in genome.history(), "the LLM is told why the attempt failed"
+    assert genome.report([good, bad], 1)["best"]["text"] == "two words"

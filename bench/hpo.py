@@ -3,9 +3,10 @@
 Methods × tasks × seeds at a fixed budget of objective evaluations. Methods:
 - random, tpe: `promptbreeder.hpo.baselines` (ask/tell);
 - ga: our GA engine with the config genome and no model (random start, perturbation, crossover);
+- ga_forest: the same, each child screened by the tree-ensemble surrogate with expected improvement;
 - llambo: our GA engine with the config genome on the embedded model (LLM warm start, LLM candidate
-  sampling conditioned on the history and a target score; `--surrogate llm` adds the LLM surrogate
-  with expected improvement, several times slower on a CPU).
+  sampling conditioned on the history and a target score), candidates screened by the forest surrogate
+  (`--surrogate llm`: by the LLM's own predictions instead, as LLAMBO does, several times slower).
 Each run's curve (score per evaluation) is appended to `<out>/runs.jsonl` as soon as it ends, so an
 interrupted benchmark resumes where it stopped. Then, per task, normalised regret (Bayesmark-like:
 0 = the best score any run found, 1 = the mean score of random configurations) at the budget, mean and
@@ -38,13 +39,14 @@ from promptbreeder.store.run_store import RunStore  # noqa: E402
 
 DEFAULT_TASKS = ("hpo_random_forest_digits", "hpo_decision_tree_wine", "hpo_svm_breast_cancer",
                  "hpo_adaboost_iris", "hpo_mlp_diabetes")
-METHODS = ("random", "tpe", "ga", "llambo")
+METHODS = ("random", "tpe", "ga", "ga_forest", "llambo")
 POPULATION = 6  # 6 evaluations to start, then up to 3 new ones per generation
 REFERENCE_SAMPLES = 64
 
 
-class Budget(Exception):
-    """Raised inside the objective once the budget is spent: stops a run mid-generation."""
+class Budget(BaseException):
+    """Raised inside the objective once the budget is spent: stops a run mid-generation (a BaseException, so
+    the genome does not take it for a failing objective)."""
 
 
 def run_ours(task, day_care, seed: int, budget: int, backend, surrogate: str, method: str) -> list[float]:
@@ -57,8 +59,10 @@ def run_ours(task, day_care, seed: int, budget: int, backend, surrogate: str, me
         return scores[-1]
 
     llm = method == "llambo"
+    if not llm:
+        surrogate = "forest" if method == "ga_forest" else "none"
     options = ConfigOptions(warm_start="llm" if llm else "random", proposal="llm" if llm else "none",
-                            num_candidates=2 if surrogate == "none" else 4, surrogate=surrogate)
+                            num_candidates=4 if surrogate == "llm" else 2, surrogate=surrogate)
     config = RunConfig(task=task.name, population_size=POPULATION, evolution_generations=10 * budget, seed=seed)
     work = Path(tempfile.mkdtemp(prefix="pb-hpo-"))
     try:
@@ -97,7 +101,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--surrogate", choices=["none", "llm"], default="none")
+    parser.add_argument("--surrogate", choices=["none", "forest", "llm"], default="forest",
+                        help="llambo's surrogate (ga_forest always uses the forest, ga none)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "hpo"))
     parser.add_argument("--report_only", action="store_true", help="table and plot from the runs done so far")
     args = parser.parse_args()

@@ -19,6 +19,7 @@ from promptbreeder import app, cli
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import resolve_config
 from promptbreeder.errors import RunError
+from promptbreeder.tracking.base import Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "toy_hpo"
@@ -110,7 +111,8 @@ def test_an_hpo_run_breeds_stores_and_reports(monkeypatch, day_care):
     assert f"  1. {report['best']['score']:.4f}  " in text
     assert "model queries" in text and "0 fitness results reused" in text
     names = [r.name for r in backend.requests]
-    assert names[:4] == ["config_propose"] * 4 and set(names) == {"config_propose", "config_surrogate"}
+    # the default surrogate is the forest: no model query judges candidates
+    assert names[:4] == ["config_propose"] * 4 and set(names) == {"config_propose"}
     logged = [e["event"] for e in events(run_dir)]
     assert logged.count("generation") == 3 and logged.count("tournament") == 4 and logged[-1] == "report"
     assert "init_failed" not in logged
@@ -136,7 +138,8 @@ def test_garbage_warm_start_replies_fall_back_to_random_configurations(monkeypat
     run_dir = day_care / TASK / "runs" / "run_1"
     logged = events(run_dir)
     assert [e["unit"] for e in logged if e["event"] == "init_failed"] == ["u0", "u1", "u2", "u3"]
-    assert {e["operator"] for e in logged if e["event"] == "tournament"} <= {"perturb"}
+    # no usable LLM candidate: the forest screens uniform samples (or the winner is perturbed)
+    assert {e["operator"] for e in logged if e["event"] == "tournament"} <= {"random_sample", "perturb"}
     assert "configurations evaluated" in text
 
 
@@ -187,3 +190,33 @@ def test_a_task_with_an_unknown_genome_is_a_one_line_error(monkeypatch, day_care
     out, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err + out
     assert "code_task/task_description.json: at $.genome: expected one of prompt, config, generation, code, text" in err
+
+
+def test_an_objective_that_raises_fails_that_configuration_and_the_run_goes_on(monkeypatch, day_care, tmp_path):
+    (tmp_path / "modules" / f"{MODULE}.py").write_text(textwrap.dedent("""
+        def score(config):
+            if config["kind"] == "a":
+                raise ValueError("kind a diverged")
+            return -(config["x"] - 0.3) ** 2
+    """))
+    dashboard = []
+
+    class RecordingTracker(Tracker):
+        def __init__(self, project):
+            pass
+
+        def heldout(self, rows):
+            dashboard.extend(rows)
+
+    monkeypatch.setattr(app, "WandbTracker", RecordingTracker)
+    text, _ = run_with(monkeypatch, config(day_care, evolution_generations=3, use_wandb=True))
+    run_dir = day_care / TASK / "runs" / "run_1"
+    state = final_state(run_dir)
+    failed = [e for e in state["evaluations"] if e["config"]["kind"] == "a"]
+    assert failed and all(e["error"] == "the objective raised ValueError: kind a diverged" for e in failed)
+    assert all(e["score"] == float("-inf") for e in failed)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["best"]["config"]["kind"] == "b" and report["generation"] == 3
+    assert dashboard and dashboard[0]["score"] == report["best"]["score"] and json.loads(dashboard[0]["prompt"])["kind"] == "b"
+    generations = [e for e in events(run_dir) if e["event"] == "generation"]
+    assert all(e["mean"] is None or e["mean"] > float("-inf") for e in generations), "failures do not swamp the mean"

@@ -1,11 +1,13 @@
 """The generation-parameters genome (llmsearch-style): evolve how a prompt task's answers are decoded.
 
 A unit is a decoding configuration: temperature, top_k, top_p, tail-free sampling's z, top-a and the
-generation seed. It is the config genome on this search space; its objective is the task's fitness
+generation seed. It is the config genome on this search space (candidates screened by the forest
+surrogate, which costs no model query, unlike a fitness evaluation); its objective is the task's fitness
 (the task's first seed prompt, or its description, on one fixed batch of training examples) with the
 fitness queries decoded by `sample(...)` with those parameters and that seed. Every value the LLM
 proposes is constrained and coerced into range, and every fitness answer goes through the run cache,
-so a configuration is scored once.
+so a configuration is scored once. Stop sequences of the task's fitness decoder
+(`"fitness_decoder_options": "argmax(stop=['\\n\\n'])"`) apply to every configuration.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ SPACE = {
 }
 
 
-def decoder_for(config: dict[str, Any]) -> DecoderOptions:
+def decoder_for(config: dict[str, Any], stop: tuple[str, ...] = ()) -> DecoderOptions:
     decoder = DecoderOptions(method="sample", temperature=float(config["temperature"]), top_k=int(config["top_k"]),
-                             top_p=float(config["top_p"]), tfs=float(config["tfs"]), top_a=float(config["top_a"]))
+                             top_p=float(config["top_p"]), tfs=float(config["tfs"]), top_a=float(config["top_a"]),
+                             stop=stop)
     decoder.validate()
     return decoder
 
@@ -42,9 +45,10 @@ def generation_genome(config: Any, day_care: Any, task: Any, backend: Backend) -
     batch = random.Random(f"generation:{config.seed}").sample(train, min(config.fitness_batch_size, len(train)))
     prompt = Candidate(task.seed_prompts[0] if task.seed_prompts else task.description)
     variant = "CoT" if config.test_CoT and not config.test_noCoT else "noCoT"
+    stop = task.fitness_decoder.stop  # the task's stop sequences hold whatever the sampling parameters
 
     def objective(params: dict[str, Any]) -> float:
-        evaluator = FitnessEvaluator(day_care, task, backend, scorer, decoder=decoder_for(params),
+        evaluator = FitnessEvaluator(day_care, task, backend, scorer, decoder=decoder_for(params, stop),
                                      seed=int(params["seed"]), cache=getattr(backend, "cache", None),
                                      model=config.model_name_or_path)
         return evaluator.evaluate([prompt], batch, variant)[0].fitness
@@ -54,4 +58,4 @@ def generation_genome(config: Any, day_care: Any, task: Any, backend: Backend) -
                    f" with the prompt {prompt.task_prompt!r}.")
     return ConfigGenome(config, description, SearchSpace.from_spec(SPACE), objective, backend=backend,
                         query_text=lambda name: day_care.query_text(name, task.name), decoder=task.decoder,
-                        options=ConfigOptions(num_candidates=2, surrogate="none"))
+                        options=ConfigOptions(num_candidates=2))

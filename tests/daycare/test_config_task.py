@@ -60,7 +60,7 @@ def test_the_shipped_random_forest_task_loads_as_a_config_task():
     assert task.decoder == DecoderOptions.parse("sample(temperature=0.8)")
     assert task.options == ConfigOptions()
     assert (task.options.warm_start, task.options.num_candidates, task.options.surrogate,
-            task.options.surrogate_samples, task.options.acq_strategy) == ("llm", 4, "llm", 3, "ei")
+            task.options.surrogate_samples, task.options.acq_strategy) == ("llm", 2, "forest", 3, "ei")
 
 
 def test_the_shipped_objective_scores_a_configuration():
@@ -169,7 +169,7 @@ CASES = [
      "expected one of ei, ucb (got 'pi')"),
     ("bad_warm_start", options(warm_start="zero"), "$.config_options.warm_start", "expected one of llm, random"),
     ("bad_proposal", options(proposal="random"), "$.config_options.proposal", "expected one of llm, none"),
-    ("bad_surrogate", options(surrogate="gp"), "$.config_options.surrogate", "expected one of llm, none"),
+    ("bad_surrogate", options(surrogate="gp"), "$.config_options.surrogate", "expected one of forest, llm, none"),
     ("no_candidates", options(num_candidates=0), "$.config_options.num_candidates", "expected a value >= 1"),
     ("candidates_not_integer", options(num_candidates=2.5), "$.config_options.num_candidates",
      "expected an integer"),

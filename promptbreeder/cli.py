@@ -1,4 +1,5 @@
-"""Command line: `promptbreeder [--config NAME] [--FLAG VALUE ...]`.
+"""Command line: `promptbreeder [--config NAME] [--FLAG VALUE ...]` breeds; `promptbreeder COMMAND ...`
+runs one of the subcommands in `promptbreeder.commands` (report, import).
 
 `main` is the only place in the project that turns exceptions into messages and exit codes.
 """
@@ -8,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from promptbreeder import __version__
+from promptbreeder.commands import COMMANDS, run_command
 from promptbreeder.config import RunConfig, resolve_config, setting_fields, setting_type
 from promptbreeder.errors import PromptbreederError, UsageError
 
@@ -43,6 +45,10 @@ Settings come from the built-in defaults, then the --config file, then the flags
 below; a flag always wins."""
 
 EPILOG = """\
+commands (each has its own --help):
+  report RUN_DIR     an HTML report with figures of a run
+  import ...         a ready task folder from BIG-bench, JSONL, CSV or a datasets folder
+
 examples:
   # a quick demo on CPU with the embedded 135M model
   python -m promptbreeder --config smoke
@@ -109,29 +115,44 @@ def _error(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse flags, resolve the config and run; returns the process exit code."""
+    """Parse flags, resolve the config and run (or run a subcommand); returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return _guarded(lambda: run_command(argv[0], argv[1:]), "--verbose" in argv)
     args: dict[str, Any] = vars(build_parser().parse_args(argv))  # argparse exits 2 on bad usage
     config_path = args.pop("config", None)
-    verbose = bool(args.get("verbose", False))
-    try:
+    state = {"verbose": bool(args.get("verbose", False))}
+
+    def breed() -> int:
         config: RunConfig = resolve_config(args, config_path)
-        verbose = config.verbose
+        state["verbose"] = config.verbose
         from promptbreeder.app import run  # deferred: pulls in LMQL and torch
 
         return int(run(config) or 0)
+
+    return _guarded(breed, lambda: state["verbose"])
+
+
+def _guarded(action: Callable[[], int], verbose: bool | Callable[[], bool]) -> int:
+    """`action()`, with every exception turned into one line on stderr and an exit code."""
+    def is_verbose() -> bool:
+        return verbose() if callable(verbose) else verbose
+
+    try:
+        return action()
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except PromptbreederError as exc:
         # usage problems are the user's to fix: a traceback would only bury the message
-        if verbose and not isinstance(exc, UsageError):
+        if is_verbose() and not isinstance(exc, UsageError):
             traceback.print_exc()
         _error(str(exc))
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence turns any bug into one line and exit 1
-        if verbose:
+        if is_verbose():
             traceback.print_exc()
         detail = f"{type(exc).__name__}: {_one_line(str(exc))}" if str(exc).strip() else type(exc).__name__
-        hint = "" if verbose else " (rerun with --verbose for the traceback)"
+        hint = "" if is_verbose() else " (rerun with --verbose for the traceback)"
         print(f"{PROG}: internal error: {detail}{hint}", file=sys.stderr)
         return 1

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from promptbreeder.backends import create_backend
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import DayCare, load_day_care
 from promptbreeder.engine import Breeder
+from promptbreeder.engine.stopping import Budgets, StopSignals, first_reason
 from promptbreeder.errors import RunError
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.store.cache import CallCache
@@ -44,8 +45,10 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     started = time.perf_counter()
     cache = CallCache(store.cache_path)
     try:
-        with CachingBackend(create_backend(config), cache, model=config.model_name_or_path) as backend:
-            report, text, reused = _breed(config, day_care, task, store, backend, out)
+        with StopSignals() as signals, \
+                CachingBackend(create_backend(config), cache, model=config.model_name_or_path) as backend:
+            stop = first_reason(lambda: signals.reason, Budgets(config, lambda: backend.usage).reached)
+            report, text, reused, stopped = _breed(config, day_care, task, store, backend, out, stop)
             usage = backend.usage
     finally:
         cache.close()
@@ -56,11 +59,15 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
           f" run's cache),"
           f" {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
           f" {time.perf_counter() - started:.1f} s; run folder {store.folder}", file=out)
+    if stopped:
+        print(f"stopped early: {stopped}, after generation {report.get('generation')} of"
+              f" {config.evolution_generations}; go on with --task {task.name} --continue_run_number {store.number}",
+              file=out)
     return 0
 
 
 def _breed(config: RunConfig, day_care: DayCare, task: Any, store: RunStore, backend: CachingBackend,
-           out: TextIO) -> tuple[dict[str, Any], str, int]:
+           out: TextIO, stop: Callable[[], str | None] | None = None) -> tuple[dict[str, Any], str, int, str | None]:
     genome = build_genome(config, day_care, task, backend)
     trackers = Trackers(ConsoleTracker(verbose=config.verbose),
                         *([WandbTracker(config.wandb_project)] if config.use_wandb else []))
@@ -73,13 +80,14 @@ def _breed(config: RunConfig, day_care: DayCare, task: Any, store: RunStore, bac
     trackers.start(RunInfo(id=run_id, task=task.name, number=store.number, folder=str(store.folder),
                            config=config.to_dict(), start_generation=start))
     try:
-        breeder.run()
+        breeder.run(stop)
         report = breeder.report()
         trackers.heldout(genome.report_rows(report))
     finally:
         trackers.finish()
     evaluator = getattr(genome, "evaluator", None)
-    return report, genome.format_report(report), evaluator.cached_results if evaluator is not None else 0
+    reused = evaluator.cached_results if evaluator is not None else 0
+    return report, genome.format_report(report), reused, breeder.stopped
 
 
 def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:

@@ -27,6 +27,8 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
                   "num_lamarckian_reasonings"),
     "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "heldout_fraction"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
+    "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (
+        "max_llm_calls", "max_generated_tokens", "max_seconds"),
     "tracking": ("use_wandb", "wandb_project"),
 }
 

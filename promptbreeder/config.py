@@ -71,6 +71,15 @@ class RunConfig:
     debug_mode: bool = _setting(
         False, "write into a separate debug run folder and apply the mutation operators in turn instead of at random")
     device: str = _setting("auto", "where a local model runs", choices=DEVICES)
+    max_llm_calls: int | None = _setting(
+        None, "stop after the step during which this many model queries have been made (cached answers are free)",
+        minimum=1, default_text="default: no limit")
+    max_generated_tokens: int | None = _setting(
+        None, "stop after the step during which the model has generated this many tokens", minimum=1,
+        default_text="default: no limit")
+    max_seconds: float | None = _setting(
+        None, "stop after the step during which this many seconds of wall-clock time have passed", minimum=0,
+        default_text="default: no limit")
     use_wandb: bool = _setting(False, "log the run to Weights & Biases")
     wandb_project: str = _setting("promptbreeder", "Weights & Biases project to log to")
 

@@ -54,6 +54,7 @@ class Breeder:
         self.next_id = 0
         self.pending: dict[str, dict[str, Any]] = {}  # child id -> parent's fitness and the operators that made it
         self._events: list[tuple[str, dict[str, Any]]] = []
+        self.stopped: str | None = None  # why the last run() ended before its last generation
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -92,14 +93,24 @@ class Breeder:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
-        """Start (or continue the store's latest step) and evolve until `evolution_generations` are done."""
+    def run(self, stop: Callable[[], str | None] | None = None) -> dict[str, Any]:
+        """Start (or continue the store's latest step) and evolve until `evolution_generations` are done.
+
+        `stop()` is asked after every saved step; a reason (a budget reached, a signal) ends the run there,
+        recorded in `stopped` and as a "stopped" event. The run continues later from that step.
+        """
+        self.stopped = None
         if self.generation is None:
             if self.store.steps():
                 self.resume()
             else:
                 self.initialise()
         while self.generation < self.config.evolution_generations:
+            reason = stop() if stop is not None else None
+            if reason:
+                self.stopped = reason
+                self.store.log("stopped", step=self.generation, reason=reason)
+                break
             self.run_generation(self.generation + 1)
         return self.state()
 
@@ -153,6 +164,8 @@ class Breeder:
             raise RunError("there is nothing to report: the run has not started")
         report = self.genome.report(self.population, self.generation)
         report["generation"] = self.generation
+        if self.stopped:
+            report["stopped"] = self.stopped
         self.store.log("report", **report)
         write_json_atomic(self.store.folder / "report.json", report)
         return report

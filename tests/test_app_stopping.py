@@ -1,0 +1,133 @@
+"""Stopping a run early through the app: a budget or a signal ends it after the current step with exit 0,
+a held-out report and a summary, and continuing it ends where an uninterrupted run ends."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from promptbreeder import app, cli
+from promptbreeder.backends.fake import FakeBackend
+from promptbreeder.config import resolve_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "arithmetic_1_digit_addition"
+
+
+@pytest.fixture
+def day_care(tmp_path):
+    folder = tmp_path / "day_care"
+    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
+    return folder
+
+
+def config(day_care, **overrides):
+    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 4, "initial_prompts_per_unit": 1,
+              "evolution_generations": 4, "fitness_batch_size": 5, "test_CoT": False}
+    return resolve_config(values | overrides, None)
+
+
+def world(request):
+    if request.name.startswith("fitness"):
+        a, b = [int(w) for w in re.findall(r"\d+", request.inputs["question"])][:2]
+        return str(a + b) if "carefully" in request.inputs["task_prompt"].lower() else "0"
+    words = ["carefully", "slowly", "boldly", "gently"]
+    return {"PROMPT": f"Add the numbers {words[(request.seed or 0) % 4]} and answer.",
+            "MUTATION": "Rewrite the instruction so it is clearer."}
+
+
+def run(monkeypatch, cfg, responder=world):
+    backend = FakeBackend(responder=responder)
+    monkeypatch.setattr(app, "create_backend", lambda c: backend)
+    out = io.StringIO()
+    code = app.run(cfg, out=out)
+    return code, out.getvalue()
+
+
+def final_state(run_dir):
+    return json.loads(sorted((run_dir / "snapshots").iterdir())[-1].read_text())["state"]
+
+
+def test_a_call_budget_stops_after_the_step_reports_and_continues_to_the_same_end(monkeypatch, day_care, tmp_path):
+    code, text = run(monkeypatch, config(day_care, max_llm_calls=40))
+    run_dir = day_care / TASK / "runs" / "run_1"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert code == 0 and report["stopped"].startswith("budget of 40 model queries reached")
+    assert 0 <= report["generation"] < 4 and "held-out comparison" in text
+    assert f"stopped early: {report['stopped']}, after generation {report['generation']} of 4" in text
+    assert f"--continue_run_number 1" in text
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["event"] == "stopped"] == [report["generation"]]
+
+    code, text = run(monkeypatch, config(day_care, continue_run_number=1))
+    assert code == 0 and "stopped early" not in text
+    assert "stopped" not in json.loads((run_dir / "report.json").read_text())
+    whole = tmp_path / "whole"
+    shutil.copytree(ROOT / "day_care", whole, ignore=shutil.ignore_patterns("runs", "debug_runs"))
+    run(monkeypatch, config(whole))
+    assert final_state(run_dir) == final_state(whole / TASK / "runs" / "run_1")
+
+
+@pytest.mark.parametrize("budget", [{"max_generated_tokens": 1}, {"max_seconds": 0}])
+def test_token_and_time_budgets_stop_after_the_first_step(monkeypatch, day_care, budget):
+    code, text = run(monkeypatch, config(day_care, **budget))
+    report = json.loads((day_care / TASK / "runs" / "run_1" / "report.json").read_text())
+    assert code == 0 and report["generation"] == 0 and "stopped early" in text
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_a_signal_finishes_the_step_saves_and_reports(monkeypatch, day_care, signal_name):
+    sent = []
+
+    def responder(request):
+        if request.name.startswith("fitness") and not sent and "boldly" in request.inputs["task_prompt"]:
+            sent.append(True)  # mid-step: the step must still complete and be saved
+            os.kill(os.getpid(), getattr(signal, signal_name))
+        return world(request)
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    code, text = run(monkeypatch, config(day_care), responder)
+    run_dir = day_care / TASK / "runs" / "run_1"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert sent and code == 0 and report["stopped"] == f"{signal_name} received"
+    last = sorted(p.name for p in (run_dir / "snapshots").iterdir())[-1]
+    assert last == f"step_{report['generation']:06d}.json" and report["generation"] < 4
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers, "handlers put back"
+
+
+def test_budget_flags_are_on_the_command_line_and_may_change_when_continuing(capsys):
+    assert cli.main(["--max_llm_calls", "0", "--task", TASK]) == 2
+    assert "max_llm_calls" in capsys.readouterr().err
+    help_text = cli.build_parser().format_help()
+    assert "--max_llm_calls" in help_text and "--max_generated_tokens" in help_text and "--max_seconds" in help_text
+
+
+@pytest.mark.integration
+def test_sigterm_stops_a_real_cli_run_cleanly_and_it_continues(day_care):
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "promptbreeder", "--config", "smoke", "--day_care_dir", str(day_care),
+            "--fitness_batch_size", "4", "--evolution_generations", "3"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = day_care / TASK / "runs" / "run_1"
+    deadline = time.time() + 300
+    while not (run_dir / "snapshots" / "step_000000.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["stopped"] == "SIGTERM received" and report["generation"] < 3
+    assert "stopped early: SIGTERM received" in out and "held-out comparison" in out and "Traceback" not in err
+    done = subprocess.run(args + ["--continue_run_number", "1"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and (run_dir / "snapshots" / "step_000003.json").is_file(), done.stderr

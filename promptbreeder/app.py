@@ -16,6 +16,7 @@ from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import DayCare, load_day_care
 from promptbreeder.engine import Breeder
+from promptbreeder.engine.projection import PROBE_PER_KIND, format_projection, measure, simulate
 from promptbreeder.engine.stopping import Budgets, StopSignals, first_reason
 from promptbreeder.errors import RunError
 from promptbreeder.genomes.registry import build_genome
@@ -39,6 +40,8 @@ def open_store(task: Any, config: RunConfig) -> RunStore:
 def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     day_care = load_day_care(config.day_care_dir)
     task = day_care.task(config.task)
+    if config.dry_run:
+        return dry_run(config, day_care, task, out)
     store = open_store(task, config)
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
           f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)
@@ -63,6 +66,17 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
         print(f"stopped early: {stopped}, after generation {report.get('generation')} of"
               f" {config.evolution_generations}; go on with --task {task.name} --continue_run_number {store.number}",
               file=out)
+    return 0
+
+
+def dry_run(config: RunConfig, day_care: DayCare, task: Any, out: TextIO) -> int:
+    """Project the run's model queries, tokens and time (see engine/projection.py); starts nothing."""
+    print(f"dry run: simulating {config.evolution_generations} generations of {task.name}, then timing real queries",
+          file=out, flush=True)
+    projection, simulated, objective = simulate(config, day_care, task, build_genome, Breeder, RunStore)
+    measure(projection, simulated, lambda: create_backend(config), min(PROBE_PER_KIND, config.client_batch_size),
+            objective)
+    print(format_projection(projection, config, task.name), file=out)
     return 0
 
 

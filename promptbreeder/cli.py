@@ -28,9 +28,11 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "heldout_fraction"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (
-        "max_llm_calls", "max_generated_tokens", "max_seconds"),
+        "max_llm_calls", "max_generated_tokens", "max_seconds", "dry_run"),
     "tracking": ("use_wandb", "wandb_project"),
 }
+
+DASHED_ALIASES = ("dry_run",)  # also spelled with a dash, as other tools spell it
 
 _METAVARS = {
     "model_name_or_path": "MODEL", "day_care_dir": "DIR", "task": "NAME", "decoder_options_override": "DECODER",
@@ -83,7 +85,8 @@ def _add_setting(group: argparse._ArgumentGroup, name: str) -> None:
     kind = setting_type(name)
     choices = setting_fields()[name].metadata["choices"]
     if kind is bool:
-        group.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, help=_help(name))
+        aliases = [f"--{name.replace('_', '-')}"] if name in DASHED_ALIASES else []
+        group.add_argument(f"--{name}", *aliases, dest=name, action=argparse.BooleanOptionalAction, help=_help(name))
     elif choices:
         group.add_argument(f"--{name}", choices=choices, help=_help(name))
     else:

@@ -80,6 +80,9 @@ class RunConfig:
     max_seconds: float | None = _setting(
         None, "stop after the step during which this many seconds of wall-clock time have passed", minimum=0,
         default_text="default: no limit")
+    dry_run: bool = _setting(
+        False, "print the projected model queries, generated tokens and time of this run (counted on a simulated run,"
+        " timed on a few real queries) and exit without starting it")
     use_wandb: bool = _setting(False, "log the run to Weights & Biases")
     wandb_project: str = _setting("promptbreeder", "Weights & Biases project to log to")
 

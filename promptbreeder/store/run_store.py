@@ -31,6 +31,7 @@ STEP_RE = re.compile(r"^step_(\d+)\.json$")
 BUDGET_SETTINGS = frozenset({
     "evolution_generations", "verbose", "use_wandb", "wandb_project", "is_async", "client_batch_size",
     "server_batch_size", "device", "continue_run_number", "max_llm_calls", "max_generated_tokens", "max_seconds",
+    "dry_run",
 })
 
 

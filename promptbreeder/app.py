@@ -6,6 +6,7 @@ through the run's SQLite cache, so a continued or repeated run never pays twice 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
 import time
@@ -32,7 +33,7 @@ def open_store(task: Any, config: RunConfig) -> RunStore:
     if config.continue_run_number is None:
         return RunStore.create(runs_dir, config.to_dict())
     store = RunStore.open(runs_dir, config.continue_run_number)
-    store.check_continue(config.to_dict())
+    store.check_continue(config.to_dict(), defaults=dataclasses.asdict(RunConfig()))
     store.update_budget(config.to_dict())
     return store
 

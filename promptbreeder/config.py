@@ -58,6 +58,10 @@ class RunConfig:
     num_eda_samples: int = _setting(10, "prompts shown to the estimation-of-distribution mutations", minimum=2)
     num_lamarckian_reasonings: int = _setting(
         2, "correct worked answers shown to the Lamarckian (working out to prompt) mutation", minimum=1)
+    operator_selection: str = _setting(
+        "uniform", "how each child's mutation operator is chosen: 'uniform' at random, or 'bandit' (Thompson sampling"
+        " on how often each operator's children beat their parents, from the run's operator statistics)",
+        choices=("uniform", "bandit"))  # the policies of promptbreeder/operators/selection.py
     chunk_size: int = _setting(32, "tokens LMQL generates speculatively per model call", minimum=1)
     test_CoT: bool = _setting(True, "score the chain-of-thought variant of each prompt")
     test_noCoT: bool = _setting(True, "score the direct-answer (no chain of thought) variant of each prompt")

@@ -17,6 +17,7 @@ from promptbreeder.errors import RunError
 from promptbreeder.genomes.base import COPY_OPERATOR, Birth
 from promptbreeder.genomes.prompt_unit import Unit
 from promptbreeder.operators.base import BreedContext, Operator
+from promptbreeder.operators.selection import get_policy
 
 PostMutation = Callable[[Unit, list[Unit], random.Random], Unit]
 POST_MUTATION_RATE = 0.1  # the paper applies crossover and context shuffling to 10% of children each
@@ -80,10 +81,12 @@ class Mutator:
     """Chooses operators, runs them batched, and keeps per-operator statistics.
 
     `cursor` (debug mode's position in the operator cycle) and `stats` are part of the run state.
+    `selection` names the policy that chooses operators from `stats` (operators/selection.py).
     """
 
-    def __init__(self, source: OperatorSource, backend: Backend, debug: bool = False):
+    def __init__(self, source: OperatorSource, backend: Backend, debug: bool = False, selection: str = "uniform"):
         self.source, self.backend, self.debug = source, backend, debug
+        self.selection, self.policy = selection, get_policy(selection)
         self.cursor = 0
         self.stats: dict[str, dict[str, int]] = {}
 
@@ -91,7 +94,7 @@ class Mutator:
         return self.stats.setdefault(name, {"used": 0, "failed": 0, "beat_parent": 0})
 
     def choose(self, rng: random.Random, avoid: str | None = None) -> str:
-        """Uniformly at random (another than `avoid` when there is one), or in turn in debug mode."""
+        """By the selection policy (another than `avoid` when there is one), or in turn in debug mode."""
         names = list(self.source.mutation_operator_names())
         if not names:
             raise RunError("no mutation operators are registered")
@@ -99,7 +102,7 @@ class Mutator:
             name = names[self.cursor % len(names)]
             self.cursor += 1
             return name
-        return rng.choice([n for n in names if n != avoid] or names)
+        return self.policy(names, self.stats, rng, avoid)
 
     def initial_prompts(self, templates: list[Unit], ctx: BreedContext, rng: random.Random,
                         fallback: str) -> tuple[list[list[str]], list[str]]:

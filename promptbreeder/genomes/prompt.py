@@ -3,10 +3,10 @@
 Creation: each unit draws a mutation prompt and a thinking style; the "init" operator writes its
 `initial_prompts_per_unit` task prompts from the task description (all units in one backend call).
 Scoring: fitness queries over a batch of training examples (the same batch for both units of a
-tournament), mean over the enabled variants (noCoT / CoT). Breeding: a mutation operator drawn at
-random per child (all children in one backend call, a failed one retried once with another operator,
-then a copy), then crossover / context shuffling for 10% of children. Report: the best units against
-the baselines on the held-out split.
+tournament), mean over the enabled variants (noCoT / CoT). Breeding: a mutation operator per child,
+drawn uniformly or by a bandit on the operator statistics (`operator_selection`); all children in one
+backend call, a failed one retried once with another operator, then a copy; then crossover / context
+shuffling for 10% of children. Report: the best units against the baselines on the held-out split.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class PromptGenome(Genome):
         self.backend = backend
         self.evaluator = evaluator if hasattr(evaluator, "evaluate") else evaluator(backend)
         self.query_text = query_text
-        self.mutator = Mutator(operators or OperatorSource.from_registry(), backend, debug=config.debug_mode)
+        self.mutator = Mutator(operators or OperatorSource.from_registry(), backend, debug=config.debug_mode,
+                               selection=getattr(config, "operator_selection", "uniform"))
         if config.decoder_options_override:
             mutation_decoder = DecoderOptions.parse(config.decoder_options_override)
         self.mutation_decoder = mutation_decoder or DecoderOptions()

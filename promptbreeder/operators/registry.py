@@ -12,8 +12,9 @@ from typing import Callable, TypeVar
 
 from promptbreeder.errors import UsageError
 
-# The engine draws uniformly from these and debug mode cycles through them in this order, so the
-# order is part of what makes a seeded run reproducible: do not derive it from import order.
+# The engine draws from these (uniformly, or by `operator_selection`) and debug mode cycles through them
+# in this order, so the order is part of what makes a seeded run reproducible: do not derive it from
+# import order.
 MUTATION_OPERATORS = (
     "zero_order",
     "first_order",

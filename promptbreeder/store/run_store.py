@@ -83,9 +83,13 @@ class RunStore:
     def config(self) -> dict[str, Any]:
         return self._read_versioned(self.folder / "config.json")["config"]
 
-    def check_continue(self, config: dict[str, Any]) -> None:
-        """Raise UsageError naming every run-defining setting that differs from the stored run."""
-        stored = self.config
+    def check_continue(self, config: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
+        """Raise UsageError naming every run-defining setting that differs from the stored run.
+
+        A setting newer than the run (absent from its stored config) counts as `defaults` gives it: the
+        run was made with that behaviour.
+        """
+        stored = (defaults or {}) | self.config
         changed = [key for key in sorted(set(stored) | set(config))
                    if key not in BUDGET_SETTINGS and stored.get(key) != config.get(key)]
         if changed:

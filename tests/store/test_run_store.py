@@ -117,3 +117,11 @@ def test_kill_9_mid_write_leaves_a_readable_run(tmp_path):
     assert latest is not None and latest.state["step"] == latest.step >= 20
     assert len(latest.state["payload"]) == 1000000
     assert store.events()[-1]["event"] in ("tick", "step_saved")
+
+
+def test_a_setting_newer_than_the_run_counts_as_its_default(tmp_path):
+    store = RunStore.create(tmp_path, CONFIG)  # made before `operator_selection` existed
+    newer = CONFIG | {"operator_selection": "uniform"}
+    store.check_continue(newer, defaults={"operator_selection": "uniform"})
+    with pytest.raises(UsageError, match="operator_selection: run has 'uniform', asked 'bandit'"):
+        store.check_continue(CONFIG | {"operator_selection": "bandit"}, defaults={"operator_selection": "uniform"})

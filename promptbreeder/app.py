@@ -98,11 +98,26 @@ def _breed(config: RunConfig, day_care: DayCare, task: Any, store: RunStore, bac
         breeder.run(stop)
         report = breeder.report()
         trackers.heldout(genome.report_rows(report))
+        if config.use_wandb:
+            _send_figures(store, trackers)
     finally:
         trackers.finish()
     evaluator = getattr(genome, "evaluator", None)
     reused = evaluator.cached_results if evaluator is not None else 0
     return report, genome.format_report(report), reused, breeder.stopped
+
+
+def _send_figures(store: RunStore, trackers: Trackers) -> None:
+    """The report's figures (drawn into <run>/report/) to the dashboards; plotting can cost the run its
+    figures, never its result."""
+    try:
+        from promptbreeder.reporting.figures import figures_for_run  # deferred: matplotlib only when asked
+
+        paths = figures_for_run(store.folder)
+    except Exception as exc:  # noqa: BLE001 - a figure that cannot be drawn is not worth a failed run
+        print(f"promptbreeder: report figures skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    trackers.figures(paths)
 
 
 def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:

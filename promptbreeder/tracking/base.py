@@ -5,6 +5,8 @@
   `summary` holds at least "best" and "mean" fitness and "operator_stats", and `population` is a list
   of rows {"id", "prompt", "fitness", "operator", "parent"};
 - `heldout(comparison)` once, with rows {"name", "prompt", "score"} scored on the held-out split;
+- `figures(paths)` once, after the report, with the report's PNG figures by name (only with wandb on:
+  drawing them costs a second or two);
 - `finish()`.
 Trackers never raise into the run: a tracker that fails disables itself and says so once.
 """
@@ -35,6 +37,9 @@ class Tracker:
     def heldout(self, comparison: list[dict[str, Any]]) -> None:
         pass
 
+    def figures(self, paths: dict[str, str]) -> None:
+        pass
+
     def finish(self) -> None:
         pass
 
@@ -56,6 +61,10 @@ class Trackers(Tracker):
     def heldout(self, comparison):
         for t in self.trackers:
             t.heldout(comparison)
+
+    def figures(self, paths):
+        for t in self.trackers:
+            t.figures(paths)
 
     def finish(self):
         for t in self.trackers:

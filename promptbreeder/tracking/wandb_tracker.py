@@ -64,6 +64,17 @@ class WandbTracker(Tracker):
         except Exception as exc:
             self._disable(exc)
 
+    def figures(self, paths: dict[str, str]) -> None:
+        """The report's PNG figures as images, under "report/<name>"."""
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            self.run.log({f"report/{name}": wandb.Image(str(path)) for name, path in paths.items()})
+        except Exception as exc:
+            self._disable(exc)
+
     def finish(self) -> None:
         if self.run is not None:
             try:

@@ -68,3 +68,55 @@ def test_a_broken_wandb_does_not_stop_the_run(monkeypatch, tmp_path, capsys):
     tracker.generation(1, 3, SUMMARY, POPULATION)
     tracker.finish()
     assert "wandb tracking off: RuntimeError: no disk" in capsys.readouterr().err
+
+
+class _FakeWandbRun:
+    def __init__(self):
+        self.logged = []
+
+    def log(self, data, **kwargs):
+        self.logged.append(data)
+
+
+def _png(path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2, 2))
+    figure.add_subplot().plot([0, 1], [1, 0])
+    FigureCanvasAgg(figure)
+    figure.savefig(path)
+    return str(path)
+
+
+def test_figures_are_fanned_out_and_a_plain_tracker_ignores_them(tmp_path):
+    from promptbreeder.tracking.base import Tracker
+
+    seen = []
+
+    class Recording(Tracker):
+        def figures(self, paths):
+            seen.append(paths)
+
+    Trackers(Tracker(), Recording(), Recording()).figures({"fitness": "f.png"})
+    assert seen == [{"fitness": "f.png"}] * 2
+
+
+def test_wandb_logs_each_figure_as_an_image(tmp_path):
+    import wandb
+
+    tracker = WandbTracker(project="p")
+    tracker.run = _FakeWandbRun()
+    tracker.figures({"fitness": _png(tmp_path / "fitness.png"), "lineage": _png(tmp_path / "lineage.png")})
+    (logged,) = tracker.run.logged
+    assert sorted(logged) == ["report/fitness", "report/lineage"]
+    assert all(isinstance(image, wandb.Image) for image in logged.values())
+
+
+def test_a_figure_wandb_cannot_read_turns_wandb_off_with_one_line(tmp_path, capsys):
+    tracker = WandbTracker(project="p")
+    tracker.run = _FakeWandbRun()
+    tracker.figures({"fitness": str(tmp_path / "missing.png")})
+    assert tracker.run is None
+    assert capsys.readouterr().err.startswith("promptbreeder: wandb tracking off:")
+    tracker.figures({"fitness": "ignored once off"})

@@ -13,13 +13,14 @@ import time
 from typing import Any, Callable, TextIO
 
 from promptbreeder.backends import create_backend
+from promptbreeder.backends.models import resolve_model
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import DayCare, load_day_care
 from promptbreeder.engine import Breeder
 from promptbreeder.engine.projection import PROBE_PER_KIND, format_projection, measure, simulate
 from promptbreeder.engine.stopping import Budgets, StopSignals, first_reason
-from promptbreeder.errors import RunError
+from promptbreeder.errors import RunError, UsageError
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.store.cache import CallCache
 from promptbreeder.store.run_store import RunStore
@@ -43,6 +44,7 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     task = day_care.task(config.task)
     if config.dry_run:
         return dry_run(config, day_care, task, out)
+    attention = _attention_queries(config, day_care, task)  # checked before a run folder exists
     store = open_store(task, config)
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
           f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)
@@ -50,7 +52,8 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     cache = CallCache(store.cache_path)
     try:
         with StopSignals() as signals, \
-                CachingBackend(create_backend(config), cache, model=config.model_name_or_path) as backend:
+                CachingBackend(_model_backend(config, attention, store), cache,
+                               model=config.model_name_or_path) as backend:
             stop = first_reason(lambda: signals.reason, Budgets(config, lambda: backend.usage).reached)
             report, text, reused, stopped = _breed(config, day_care, task, store, backend, out, stop)
             usage = backend.usage
@@ -68,6 +71,26 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
               f" {config.evolution_generations}; go on with --task {task.name} --continue_run_number {store.number}",
               file=out)
     return 0
+
+
+def _attention_queries(config: RunConfig, day_care: DayCare, task: Any) -> list[str]:
+    names = [n.strip() for n in (config.return_attention or "").split(",") if n.strip()]
+    known = day_care.query_names(task.name)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"return_attention: unknown query {', '.join(map(repr, unknown))}; queries: {', '.join(known)}")
+    if names and resolve_model(config.model_name_or_path).kind in ("lmql", "servers"):
+        raise UsageError("return_attention needs a local model (our engine computes the weights); "
+                         f"{config.model_name_or_path!r} runs elsewhere")
+    return names
+
+
+def _model_backend(config: RunConfig, names: list[str], store: RunStore):
+    """The run's backend, capturing attention for the queries `names` (return_attention)."""
+    backend = create_backend(config)
+    if names:
+        backend.capture_attention(names, store.folder / "attention")
+    return backend
 
 
 def dry_run(config: RunConfig, day_care: DayCare, task: Any, out: TextIO) -> int:

@@ -29,6 +29,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (
         "max_llm_calls", "max_generated_tokens", "max_seconds", "dry_run"),
+    "introspection": ("calculate_entropy", "return_attention"),
     "tracking": ("use_wandb", "wandb_project"),
 }
 

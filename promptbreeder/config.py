@@ -84,6 +84,13 @@ class RunConfig:
     max_seconds: float | None = _setting(
         None, "stop after the step during which this many seconds of wall-clock time have passed", minimum=0,
         default_text="default: no limit")
+    calculate_entropy: bool = _setting(
+        False, "measure the entropy of the model's next-token distribution at each generated step (local models);"
+        " kept per fitness evaluation and per mutation, and averaged per generation in the events and on wandb")
+    return_attention: str | None = _setting(
+        None, "comma-separated query names (e.g. 'fitness_noCoT') whose answers' attention over the prompt is saved"
+        " to the run folder's attention/ (the first 4 of each, local models) and drawn by `promptbreeder report`",
+        default_text="default: off")
     dry_run: bool = _setting(
         False, "print the projected model queries, generated tokens and time of this run (counted on a simulated run,"
         " timed on a few real queries) and exit without starting it")

@@ -62,7 +62,7 @@ def test_a_call_budget_stops_after_the_step_reports_and_continues_to_the_same_en
     assert code == 0 and report["stopped"].startswith("budget of 40 model queries reached")
     assert 0 <= report["generation"] < 4 and "held-out comparison" in text
     assert f"stopped early: {report['stopped']}, after generation {report['generation']} of 4" in text
-    assert f"--continue_run_number 1" in text
+    assert "--continue_run_number 1" in text
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e["event"] == "stopped"] == [report["generation"]]
 

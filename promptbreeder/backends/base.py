@@ -173,6 +173,13 @@ class QueryResult:
     seconds: float = 0.0
     error: str | None = None
     cached: bool = False  # answered from a cache, not by the model
+    # with calculate_entropy on our engine: entropy (nats) of the model's next-token distribution at each
+    # generated step, tokens LMQL later discarded included; empty otherwise
+    entropy: list[float] = field(default_factory=list)
+
+    @property
+    def mean_entropy(self) -> float | None:
+        return sum(self.entropy) / len(self.entropy) if self.entropy else None
 
     @property
     def ok(self) -> bool:

@@ -46,6 +46,9 @@ class GenerateRow:
     # the row ends with an end-of-sequence token once its text contains one of these: stop sequences of
     # the decoder, which LMQL does not know (it would ask for more after a plain stop)
     end_texts: tuple[str, ...] = ()
+    # when a list: the entropy (nats) of the model's next-token distribution at each generated step is
+    # appended to it (before LMQL's masks: what the model itself thinks, not what the constraints allow)
+    entropy_sink: list | None = None
     tag: object = None  # opaque handle of the caller (its token queue)
 
     def generator(self) -> torch.Generator:
@@ -120,6 +123,23 @@ class HFEngine:
 
     # -- generation -------------------------------------------------------------------------------
 
+    def attention(self, token_ids: list[int]) -> torch.Tensor:
+        """Last-layer attention of every token over the tokens up to it, averaged over heads: (n, n).
+
+        The batched loop uses SDPA, which computes no weights to return; this one forward pass switches
+        the model to eager attention, which does, and back.
+        """
+        with self.lock:
+            previous = self.model.config._attn_implementation
+            self.model.set_attn_implementation("eager")
+            try:
+                with torch.no_grad():
+                    out = self.model(input_ids=torch.tensor([token_ids], device=self.device), use_cache=False,
+                                     output_attentions=True)
+            finally:
+                self.model.set_attn_implementation(previous)
+        return out.attentions[-1][0].float().mean(dim=0).cpu()
+
     def generate(self, rows: list[GenerateRow], emit: Emit) -> None:
         """Generate for all rows in batches of `max_batch_size`, streaming tokens via `emit`.
 
@@ -172,6 +192,11 @@ class HFEngine:
             self.stats.forward_passes += 1
             cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
+            if any(r.entropy_sink is not None for r in rows):
+                entropies = _entropy(logits).tolist()
+                for i, row in enumerate(rows):
+                    if row.entropy_sink is not None and not done[i]:
+                        row.entropy_sink.append(entropies[i])
             if bias is not None:
                 logits = logits + bias
             # log-probabilities only where LMQL needs them: the chosen token and the top alternatives
@@ -385,3 +410,9 @@ def _out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return "out of memory" in text or "can't allocate memory" in text
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of each row's softmax distribution."""
+    logp = torch.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from promptbreeder.backends import lmql_fixes, models
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes, stop_phrases
 from promptbreeder.backends.hf_engine import HFEngine
-from promptbreeder.backends.lmtp_inprocess import (CURRENT_SEED, END_TEXTS, ENGINE_SAMPLING, STOP_HINTS,
-                                                   InProcessLMTPClient)
+from promptbreeder.backends.lmtp_inprocess import (CURRENT_SEED, END_TEXTS, ENGINE_SAMPLING, ENTROPY_SINK,
+                                                   STOP_HINTS, InProcessLMTPClient)
 from promptbreeder.errors import BackendError, ModelError
+from promptbreeder.store.atomic import write_json_atomic
 
 
 class LMQLBackend(Backend):
@@ -26,6 +28,7 @@ class LMQLBackend(Backend):
     # whether the model is our HFEngine, which reads tfs/top_a from ENGINE_SAMPLING; LMQL's own
     # models would silently sample without them
     engine_sampling = False
+    calculate_entropy = False  # per-step next-token entropy into QueryResult.entropy (our engine only)
 
     def __init__(self, model, *, client_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
         super().__init__()
@@ -67,10 +70,16 @@ class LMQLBackend(Backend):
         return list(await asyncio.gather(*(guarded(r) for r in requests)))
 
     async def _run_one(self, request: QueryRequest) -> QueryResult:
+        return await self._run_on(request, self.model)
+
+    async def _run_on(self, request: QueryRequest, model) -> QueryResult:
+        """`request` through LMQL on `model`; every failure becomes an error result."""
         started = time.perf_counter()
         CURRENT_SEED.set(request.seed if request.seed is not None else 0)
         STOP_HINTS.set(stop_phrases(request.query))
         END_TEXTS.set(request.decoder.stop)
+        sink: list | None = [] if self.calculate_entropy else None
+        ENTROPY_SINK.set(sink)
         extra = request.decoder.engine_options()
         if extra and not self.engine_sampling:
             return QueryResult(variables={name: "" for name in query_holes(request.query)},
@@ -79,7 +88,7 @@ class LMQLBackend(Backend):
         ENGINE_SAMPLING.set(extra)
         try:
             function = self._query_function(request)
-            result = await function(model=self.model, **request.inputs)
+            result = await function(model=model, **request.inputs)
         except Exception as exc:  # LMQL raises many types; a failed query must not sink the batch
             return QueryResult(variables={name: "" for name in query_holes(request.query)},
                                error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - started)
@@ -96,7 +105,10 @@ class LMQLBackend(Backend):
         variables = cut_at_stops(variables, request.decoder.stop)
         return QueryResult(variables=variables, prompt=result.prompt,
                            prompt_tokens=max(self.count_tokens(result.prompt) - generated, 0),
-                           generated_tokens=generated, seconds=time.perf_counter() - started)
+                           generated_tokens=generated, seconds=time.perf_counter() - started, entropy=sink or [])
+
+
+ATTENTION_LIMIT = 4  # answers whose attention is saved, per query name and run process
 
 
 class LMQLLocalBackend(LMQLBackend):
@@ -106,8 +118,10 @@ class LMQLLocalBackend(LMQLBackend):
     engine_sampling = True
 
     def __init__(self, model_dir: str, *, device: str = "auto", client_batch_size: int = 16,
-                 server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
+                 server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True,
+                 calculate_entropy: bool = False):
         models.offline()
+        self.calculate_entropy = calculate_entropy
         self.model_dir = str(model_dir)
         self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
         self.client = InProcessLMTPClient(self.engine, self.model_dir)
@@ -133,6 +147,41 @@ class LMQLLocalBackend(LMQLBackend):
 
     def count_tokens(self, text: str) -> int:
         return len(self.engine.tokenizer(text, add_special_tokens=False).input_ids)
+
+    # -- return_attention -------------------------------------------------------------------------
+
+    def capture_attention(self, names, folder: Path, limit: int = ATTENTION_LIMIT) -> None:
+        """Save the attention of the first `limit` answers of each query named in `names` into `folder`."""
+        # a continued run numbers its records after the ones already there
+        self._attention = {"names": set(names), "folder": Path(folder), "limit": limit,
+                           "taken": {n: 0 for n in names},
+                           "offset": {n: len(list(Path(folder).glob(f"{n}_*.json"))) for n in names}}
+
+    async def _run_on(self, request: QueryRequest, model) -> QueryResult:
+        result = await super()._run_on(request, model)
+        wanted = getattr(self, "_attention", None)
+        if wanted and result.ok and request.name in wanted["names"] and wanted["taken"][request.name] < wanted["limit"]:
+            wanted["taken"][request.name] += 1
+            index = wanted["offset"][request.name] + wanted["taken"][request.name]
+            await asyncio.get_running_loop().run_in_executor(None, self._save_attention, request, result, index)
+        return result
+
+    def _save_attention(self, request: QueryRequest, result: QueryResult, index: int) -> None:
+        """One record: the tokens, where the answer starts, and each answer token's attention over all tokens."""
+        tokenizer = self.engine.tokenizer
+        ids = tokenizer(result.prompt, add_special_tokens=False).input_ids
+        holes = [h for h in query_holes(request.query) if result.variables.get(h)]
+        answer = result.variables[holes[-1]] if holes else ""
+        prefix = result.prompt[: len(result.prompt) - len(answer)] if answer and result.prompt.endswith(answer) \
+            else result.prompt
+        start = min(len(tokenizer(prefix, add_special_tokens=False).input_ids), len(ids) - 1)
+        weights = self.engine.attention(ids)[start:]
+        record = {"query": request.name, "seed": request.seed, "answer_variable": holes[-1] if holes else None,
+                  "tokens": [tokenizer.decode([t]) for t in ids], "answer_start": start,
+                  "weights": [[round(float(w), 5) for w in row] for row in weights]}
+        folder = self._attention["folder"]
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / f"{request.name}_{index:03d}.json", record)
 
     def close(self) -> None:
         super().close()  # cancels the dispatcher task with the loop

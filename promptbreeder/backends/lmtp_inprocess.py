@@ -29,6 +29,8 @@ END_TEXTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("pro
 # That query's sampling options LMQL cannot carry (tfs, top_a: see base.ENGINE_ONLY_OPTIONS). LMQL
 # 0.7.3 rejects unknown decoder arguments and forwards to `generate` only a fixed list of them
 # (top_k, top_p and penalties), so they travel beside the query like its seed.
+# Where that query's per-step next-token entropies go (a list), or None when nobody asked for them.
+ENTROPY_SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar("promptbreeder_entropy", default=None)
 ENGINE_SAMPLING: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
     "promptbreeder_engine_sampling", default=None)
 
@@ -92,6 +94,7 @@ class InProcessLMTPClient:
             seed=CURRENT_SEED.get(),
             stop_texts=STOP_HINTS.get(),
             end_texts=END_TEXTS.get(),
+            entropy_sink=ENTROPY_SINK.get(),
         )
         pending = _Pending("generate", asyncio.Queue(), row=row)
         row.tag = pending.queue

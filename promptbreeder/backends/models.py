@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -31,8 +32,11 @@ CONVERSION_VERSION = "1"  # bump when the conversion changes, so stale caches ar
 
 ACCEPTED_FORMS = (
     f"'{EMBEDDED_MODEL}' (the embedded default), a local Hugging Face model folder (with config.json), "
-    "a local .gguf file, or an LMQL model string ('local:<folder>', 'openai/<model>', 'random', 'llama.cpp:<file>')"
+    "a local .gguf file, an LMQL model string ('local:<folder>', 'openai/<model>', 'random', 'llama.cpp:<file>'),"
+    " or LMQL inference servers 'lmql-serve:<model>@<host:port>[,<host:port>...]'"
+    " (started with `python -m promptbreeder.serve`)"
 )
+SERVERS_PREFIX = "lmql-serve:"
 
 ACCEPTED_FORMS_HINT = "use 'smollm2-135m', a local Hugging Face folder or a local .gguf file instead"
 
@@ -58,8 +62,9 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    kind: str  # "embedded" | "hf_dir" | "gguf" | "lmql"
+    kind: str  # "embedded" | "hf_dir" | "gguf" | "lmql" | "servers"
     identifier: str
+    endpoints: tuple[str, ...] = ()  # "servers": host:port of each LMQL inference server
 
     def local_dir(self) -> str:
         """A Hugging Face folder holding the weights (converting GGUF once); not for LMQL strings."""
@@ -81,6 +86,8 @@ def resolve_model(value: str) -> ModelSpec:
         raise ModelError(f"no model given; accepted forms: {ACCEPTED_FORMS}")
     if value == EMBEDDED_MODEL:
         return ModelSpec("embedded", value)
+    if value.startswith(SERVERS_PREFIX):
+        return _servers_spec(value)
     path = Path(value).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -100,6 +107,21 @@ def resolve_model(value: str) -> ModelSpec:
     if os.sep in value or value.startswith("."):
         raise ModelError(f"model path {value} does not exist; accepted forms: {ACCEPTED_FORMS}")
     raise ModelError(f"unknown model {value!r}; accepted forms: {ACCEPTED_FORMS}")
+
+
+def _servers_spec(value: str) -> ModelSpec:
+    """`lmql-serve:<model>@<host:port>,...`: the served model (resolved here, for its tokenizer) and servers."""
+    model, _, servers = value[len(SERVERS_PREFIX):].rpartition("@")
+    endpoints = tuple(s.strip() for s in servers.split(",") if s.strip())
+    bad = [e for e in endpoints if not re.fullmatch(r"[A-Za-z0-9.\-]+:\d{1,5}", e)]
+    if not model or not endpoints or bad:
+        raise ModelError(f"{value!r}: expected 'lmql-serve:<model>@<host:port>[,<host:port>...]', e.g."
+                         f" 'lmql-serve:{EMBEDDED_MODEL}@127.0.0.1:8080,127.0.0.1:8081'"
+                         + (f" (not host:port: {', '.join(bad)})" if bad else ""))
+    served = resolve_model(model)
+    if served.kind not in ("embedded", "hf_dir", "gguf"):
+        raise ModelError(f"{value!r}: the served model must be local weights ({ACCEPTED_FORMS_HINT})")
+    return ModelSpec("servers", served.local_dir(), endpoints)
 
 
 def embedded_gguf_path() -> Path:

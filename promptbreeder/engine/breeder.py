@@ -219,6 +219,19 @@ class Breeder:
             self.log_line(f"{head}{winner.id} wins; {loser.id} replaced by {birth.child.id} ({birth.operator}"
                           + "".join(f" + {p}" for p in birth.post) + f"): {self.genome.label(birth.child)!r}")
 
+    def _step_entropy(self, step: int, evaluated: list[Any]) -> dict[str, float]:
+        """With calculate_entropy: the step's mean next-token entropy of fitness answers and of mutations."""
+        answers = [h["entropy"] for u in evaluated for h in getattr(u, "fitness_history", [])
+                   if h.get("generation") == step and h.get("entropy") is not None]
+        made = [u.mutation_entropy for u in self.population
+                if u.generation == step and getattr(u, "mutation_entropy", None) is not None]
+        out = {}
+        if answers:
+            out["fitness_entropy"] = sum(answers) / len(answers)
+        if made:
+            out["mutation_entropy"] = sum(made) / len(made)
+        return out
+
     def _finish_step(self, step: int, evaluated: list[Any]) -> None:
         """Save the snapshot, then the step's events (so a crash can lose events but never repeat them)."""
         self.store.save_step(step, self.state())
@@ -231,6 +244,6 @@ class Breeder:
         best_fitness = best[0].fitness if best else None
         mean = sum(finite) / len(finite) if finite else None
         self.store.log("generation", generation=step, best=best_fitness, best_id=best[0].id if best else None,
-                       mean=mean, evaluated=len(scores))
+                       mean=mean, evaluated=len(scores), **self._step_entropy(step, evaluated))
         if self.progress is not None:
             self.progress(step, self.config.evolution_generations, best_fitness, mean)

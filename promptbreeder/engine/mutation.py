@@ -64,6 +64,9 @@ def run_jobs(backend: Backend, jobs: list[Job], ctx: BreedContext, rng: random.R
         got = results[lo:hi]
         # a failed query leaves nothing to build from: the same outcome as apply returning None
         job.child = job.operator.apply(job.parent, got, ctx, rng) if all(r.ok for r in got) else None
+        steps = [e for r in got for e in r.entropy]
+        if job.child is not None and steps:
+            job.child.mutation_entropy = sum(steps) / len(steps)
 
 
 def lineage_entry(unit: Unit) -> dict:

@@ -49,7 +49,10 @@ def score_units(evaluator: Any, variants: Sequence[str], groups: list[tuple[list
             for variant, outcome in zip(variants, per_variant):
                 result = outcome[i]
                 values.append(result.fitness)
-                unit.fitness_history.append({"generation": generation, "fitness": result.fitness, "variant": variant})
+                entry = {"generation": generation, "fitness": result.fitness, "variant": variant}
+                if result.entropy is not None:  # calculate_entropy: how sure the model was of its answers
+                    entry["entropy"] = result.entropy
+                unit.fitness_history.append(entry)
                 for question, reasoning, answer in result.correct_workings():
                     unit.remember_working(question, reasoning.strip(), answer.strip())
             unit.fitness = sum(values) / len(values)

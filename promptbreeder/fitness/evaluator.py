@@ -38,6 +38,13 @@ class FitnessResult:
     failures: int = 0
     first_error: str | None = None
     questions: list[str] = field(default_factory=list)  # the examples' inputs, in score order
+    entropies: list[float | None] = field(default_factory=list)  # mean next-token entropy per answer, if measured
+
+    @property
+    def entropy(self) -> float | None:
+        """Mean next-token entropy over the answers that measured it (calculate_entropy), else None."""
+        known = [e for e in self.entropies if e is not None]
+        return sum(known) / len(known) if known else None
 
     @property
     def fitness(self) -> float:
@@ -122,6 +129,7 @@ class FitnessEvaluator:
                     failures=sum(o["error"] is not None for o in part),
                     first_error=next((o["error"] for o in part if o["error"] is not None), None),
                     questions=[str(ex["input"]) for ex in examples],
+                    entropies=[o.get("entropy") for o in part],
                 ))
             out.append(group)
         return out
@@ -139,7 +147,8 @@ class FitnessEvaluator:
         scores = self.scorer.score_many(answers, [gold[i] for i in todo])
         for i, result, answer, score in zip(todo, results, answers, scores):
             outcomes[i] = {"answer": answer, "reasoning": result.variables.get("REASONING", ""),
-                           "score": score if result.ok else 0.0, "error": result.error}
+                           "score": score if result.ok else 0.0, "error": result.error,
+                           "entropy": result.mean_entropy}
             if self.cache and result.ok:  # a failed query may succeed when asked again
                 self.cache.put_fitness(keys[i], outcomes[i])
         return outcomes

@@ -16,9 +16,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from promptbreeder.reporting import analysis
+from promptbreeder.reporting.introspection import attention_figure, entropy_figure
 from promptbreeder.reporting.load import RunData, load_run
 
-FIGURES = ("fitness", "heldout", "operators", "diversity", "lineage")  # file stems, in page order
+CORE_FIGURES = ("fitness", "heldout", "operators", "diversity", "lineage")  # file stems, in page order
+# drawn when the run measured them (calculate_entropy, return_attention); the page says so otherwise
+INTROSPECTION_FIGURES = ("entropy", "attention")
+FIGURES = CORE_FIGURES + INTROSPECTION_FIGURES
 BRED, BASELINE, MEAN = "#1f77b4", "#999999", "#ff7f0e"
 DPI = 110
 MAX_LINEAGE_BOXES = 24  # a longer chain is drawn with its middle elided; the HTML table lists it all
@@ -208,4 +212,5 @@ def _nan(value) -> float:
 
 
 DRAWERS = {"fitness": fitness_figure, "heldout": heldout_figure, "operators": operators_figure,
-           "diversity": diversity_figure, "lineage": lineage_figure}
+           "diversity": diversity_figure, "lineage": lineage_figure, "entropy": entropy_figure,
+           "attention": attention_figure}

@@ -9,7 +9,7 @@ import pytest
 
 from promptbreeder import cli
 from promptbreeder.daycare import load_task_folder
-from promptbreeder.importers.hf_folder import pyarrow_available
+
 
 QA = [{"question": "Capital of France?", "answer": "Paris"}, {"question": "Capital of Peru?", "answer": "Lima"}]
 
@@ -126,7 +126,9 @@ def test_every_bad_input_is_one_line_and_exit_code_2(bad_files, one_line_error, 
         assert text in message
 
 
-@pytest.mark.skipif(pyarrow_available(), reason="needs pyarrow to be missing")
-def test_a_parquet_file_without_pyarrow_is_one_line(tmp_path, one_line_error):
+def test_a_parquet_file_without_pyarrow_is_one_line(tmp_path, one_line_error, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail as if it were absent
     (tmp_path / "train.parquet").write_bytes(b"PAR1")
     assert "needs the pyarrow package" in one_line_error(tmp_path / "train.parquet", "--day_care_dir", tmp_path / "dc")

@@ -13,7 +13,7 @@ import pytest
 from promptbreeder.daycare import load_task_folder
 from promptbreeder.errors import DayCareError, UsageError
 from promptbreeder.importers.base import ImportOptions
-from promptbreeder.importers.hf_folder import HfFolderImporter, pyarrow_available
+from promptbreeder.importers.hf_folder import HfFolderImporter
 
 
 def read(path, **options):
@@ -84,8 +84,10 @@ def _save_to_disk_layout(folder, arrow_bytes: bytes) -> None:
     (folder / "dataset_info.json").write_text(json.dumps({"features": {}}))
 
 
-@pytest.mark.skipif(pyarrow_available(), reason="pyarrow is installed: the error for its absence cannot happen")
-def test_save_to_disk_without_pyarrow_is_one_line_naming_it(tmp_path, one_line_error):
+def test_save_to_disk_without_pyarrow_is_one_line_naming_it(tmp_path, one_line_error, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail as if it were absent
     _save_to_disk_layout(tmp_path / "saved", b"not read")
     message = one_line_error(tmp_path / "saved", "--day_care_dir", tmp_path / "dc")
     assert "needs the pyarrow package, which is not installed" in message and "Dataset.to_json" in message

@@ -14,7 +14,7 @@ from matplotlib.image import imread
 
 from promptbreeder import cli
 from promptbreeder.reporting.analysis import best_unit_id, lineage
-from promptbreeder.reporting.figures import FIGURES
+from promptbreeder.reporting.figures import CORE_FIGURES as FIGURES
 from promptbreeder.reporting.load import load_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

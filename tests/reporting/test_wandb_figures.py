@@ -7,7 +7,7 @@ from pathlib import Path
 
 from promptbreeder import app
 from promptbreeder.reporting import figures as report_figures
-from promptbreeder.reporting.figures import FIGURES
+from promptbreeder.reporting.figures import CORE_FIGURES as FIGURES
 from promptbreeder.tracking.base import Tracker
 
 

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
-
-import pytest
 
 from promptbreeder.tracking.base import RunInfo, Trackers
 from promptbreeder.tracking.console import ConsoleTracker

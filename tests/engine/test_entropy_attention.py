@@ -1,0 +1,165 @@
+"""calculate_entropy and return_attention: what the engine measures, where it is kept, how it is drawn.
+
+Without a model: a fake backend that reports per-step entropies stands in for our engine; attention
+records are written by hand. With the embedded model (integration): the engine's entropy matches a
+plain forward pass, and a real run keeps entropy and attention that `promptbreeder report` draws.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from promptbreeder import app
+from promptbreeder.backends.base import QueryRequest
+from promptbreeder.backends.fake import FakeBackend
+from promptbreeder.config import resolve_config
+from promptbreeder.daycare.loader import load_day_care
+from promptbreeder.errors import UsageError
+from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator
+
+ROOT = Path(__file__).resolve().parents[2]
+TASK = "arithmetic_1_digit_addition"
+
+
+class EntropyBackend(FakeBackend):
+    """A fake backend whose results carry per-step entropies, as our engine's do with calculate_entropy."""
+
+    def __init__(self, responder, entropy=lambda request: [0.5, 1.5]):
+        super().__init__(responder=responder)
+        self.entropy = entropy
+
+    async def _run_batch(self, requests):
+        results = await super()._run_batch(requests)
+        for request, result in zip(requests, results):
+            result.entropy = list(self.entropy(request))
+        return results
+
+
+def test_fitness_results_keep_each_answers_mean_entropy_also_from_the_cache(tmp_path):
+    from promptbreeder.store.cache import CallCache
+
+    day_care = load_day_care(ROOT / "day_care")
+    task = day_care.task(TASK)
+    examples = task.load_suite()[:3]
+    cache = CallCache(tmp_path / "cache.sqlite")
+    backend = EntropyBackend(lambda r: "4", entropy=lambda r: [1.0, 3.0])
+    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task), cache=cache, model="m")
+    [result] = evaluator.evaluate([Candidate("Add.")], examples, "noCoT")
+    assert result.entropies == [2.0, 2.0, 2.0] and result.entropy == 2.0
+    again = FitnessEvaluator(day_care, task, FakeBackend(responder=lambda r: "4"), day_care.build_scorer(task),
+                             cache=cache, model="m")
+    assert again.evaluate([Candidate("Add.")], examples, "noCoT")[0].entropy == 2.0, "kept with the cached result"
+    plain = FitnessEvaluator(day_care, task, FakeBackend(responder=lambda r: "4"), day_care.build_scorer(task))
+    assert plain.evaluate([Candidate("Add.")], examples, "noCoT")[0].entropy is None
+    cache.close()
+
+
+@pytest.fixture
+def day_care(tmp_path):
+    folder = tmp_path / "day_care"
+    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
+    return folder
+
+
+def config(day_care, **overrides):
+    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 4, "initial_prompts_per_unit": 1,
+              "evolution_generations": 2, "fitness_batch_size": 4, "test_CoT": False}
+    return resolve_config(values | overrides, None)
+
+
+def world(request):
+    if request.name.startswith("fitness"):
+        return "3"
+    return {"PROMPT": f"Add the numbers, take {request.seed % 97}.", "MUTATION": "Rewrite it."}
+
+
+def test_a_run_logs_fitness_and_mutation_entropy_per_generation_and_keeps_them_on_units(monkeypatch, day_care):
+    backend = EntropyBackend(world, entropy=lambda r: [0.25] if r.name.startswith("fitness") else [2.0, 4.0])
+    monkeypatch.setattr(app, "create_backend", lambda c: backend)
+    assert app.run(config(day_care), out=io.StringIO()) == 0
+    run_dir = day_care / TASK / "runs" / "run_1"
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e["event"] == "generation"]
+    assert all(e["fitness_entropy"] == pytest.approx(0.25) for e in steps)
+    assert all(e["mutation_entropy"] == pytest.approx(3.0) for e in steps[1:]), "children of generations 1, 2"
+    state = json.loads(sorted((run_dir / "snapshots").iterdir())[-1].read_text())["state"]
+    assert any(u["mutation_entropy"] == pytest.approx(3.0) for u in state["population"])
+    assert all(h["entropy"] == pytest.approx(0.25) for u in state["population"] for h in u["fitness_history"])
+
+    from promptbreeder.reporting.figures import figures_for_run
+
+    assert "entropy" in figures_for_run(run_dir)
+
+
+def test_return_attention_names_must_exist_and_need_a_local_model(day_care):
+    with pytest.raises(UsageError, match=r"return_attention: unknown query 'fitness_nope'; queries: .*fitness_noCoT"):
+        app.run(config(day_care, return_attention="fitness_nope"), out=io.StringIO())
+    with pytest.raises(UsageError, match="return_attention needs a local model"):
+        app.run(config(day_care, return_attention="fitness_noCoT", model_name_or_path="random"), out=io.StringIO())
+    assert not (day_care / TASK / "runs").exists(), "refused before a run folder is made"
+
+
+def test_saved_attention_is_drawn_as_heatmaps(tmp_path):
+    from promptbreeder.reporting.introspection import attention_figure, attention_records
+
+    run = type("Run", (), {"folder": tmp_path})()
+    assert isinstance(attention_figure(run), str), "nothing saved: the reason, not a figure"
+    (tmp_path / "attention").mkdir()
+    record = {"query": "fitness_noCoT", "tokens": ["Q", ":", " 2", "+", "2", "A", ":", " 4"], "answer_start": 7,
+              "weights": [[0.1, 0.1, 0.2, 0.1, 0.2, 0.1, 0.1, 0.1]]}
+    (tmp_path / "attention" / "fitness_noCoT_001.json").write_text(json.dumps(record))
+    (tmp_path / "attention" / "fitness_noCoT_002.json").write_text('{"query": "torn')
+    assert [r["file"] for r in attention_records(run)] == ["fitness_noCoT_001.json"]
+    assert not isinstance(attention_figure(run), str)
+
+
+# -- on the embedded model -----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_engines_entropy_is_the_entropy_of_the_models_distribution(real_backend):
+    import torch
+
+    engine = real_backend.engine
+    real_backend.calculate_entropy = True
+    try:
+        query = '"<|im_start|>user\\nName a colour.<|im_end|>\\n<|im_start|>assistant\\n[X]" where len(TOKENS(X)) < 4'
+        [result] = real_backend.run_many([QueryRequest(query, name="colour")])
+    finally:
+        real_backend.calculate_entropy = False
+    assert result.ok and len(result.entropy) >= 1 and all(e > 0 for e in result.entropy)
+    prompt = "<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n"
+    ids = engine.tokenizer(prompt, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logits = engine.model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+    logp = torch.log_softmax(logits, -1)
+    assert result.entropy[0] == pytest.approx(float(-(logp.exp() * logp).sum()), rel=1e-3)
+
+
+@pytest.mark.integration
+def test_a_real_run_keeps_entropy_and_attention_and_the_report_draws_them(day_care, capsys):
+    from promptbreeder import cli
+
+    cfg = resolve_config({"task": TASK, "day_care_dir": str(day_care), "evolution_generations": 1,
+                          "fitness_batch_size": 4, "calculate_entropy": True, "return_attention": "fitness_noCoT"},
+                         "smoke")
+    assert app.run(cfg, out=io.StringIO()) == 0
+    run_dir = day_care / TASK / "runs" / "run_1"
+    steps = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    steps = [e for e in steps if e["event"] == "generation"]
+    assert all(e["fitness_entropy"] > 0 for e in steps) and steps[-1].get("mutation_entropy", 1) > 0
+    records = sorted((run_dir / "attention").glob("fitness_noCoT_*.json"))
+    assert len(records) == 4
+    record = json.loads(records[0].read_text())
+    assert 0 < record["answer_start"] < len(record["tokens"]) and record["weights"]
+    for i, row in enumerate(record["weights"]):  # causal softmax rows: sum 1 over the tokens up to this one
+        assert math.isclose(sum(row), 1.0, rel_tol=1e-3)
+        assert all(w == 0 for w in row[record["answer_start"] + i + 1:])
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert {"entropy.png", "attention.png"} <= {p.name for p in (run_dir / "report").iterdir()}

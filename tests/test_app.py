@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -13,48 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from promptbreeder import app
-from promptbreeder.backends.fake import FakeBackend
-from promptbreeder.config import resolve_config
 from promptbreeder.errors import RunError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "arithmetic_1_digit_addition"
 
 
-@pytest.fixture
-def day_care(tmp_path):
-    folder = tmp_path / "day_care"
-    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
-    return folder
-
-
-def config(day_care, **overrides):
-    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 4, "initial_prompts_per_unit": 1,
-              "evolution_generations": 2, "fitness_batch_size": 5, "test_CoT": False}
-    return resolve_config(values | overrides, None)
-
-
-def fake_world(request):
-    """Right answers only for prompts mentioning 'carefully'; operators append a word to the prompt."""
-    if request.name.startswith("fitness"):
-        a, b = [int(w) for w in re.findall(r"\d+", request.inputs["question"])][:2]
-        return str(a + b) if "carefully" in request.inputs["task_prompt"].lower() else "0"
-    words = ["carefully", "slowly", "boldly", "gently"]
-    text = f"Add the numbers {words[(request.seed or 0) % len(words)]} and answer."
-    return {"PROMPT": text, "MUTATION": "Rewrite the instruction so it is clearer."}
-
-
-def run_with(monkeypatch, cfg, responder=fake_world):
-    backend = FakeBackend(responder=responder)
-    monkeypatch.setattr(app, "create_backend", lambda c: backend)
-    out = io.StringIO()
-    assert app.run(cfg, out=out) == 0
-    return out.getvalue(), backend
-
-
-def test_a_run_breeds_stores_and_reports(monkeypatch, day_care):
-    text, backend = run_with(monkeypatch, config(day_care))
+def test_a_run_breeds_stores_and_reports(day_care, breeding_config, run_app):
+    code, text, backend = run_app(breeding_config())
+    assert code == 0
     run_dir = day_care / TASK / "runs" / "run_1"
     assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == ["step_000000.json", "step_000001.json", "step_000002.json"]
     assert (run_dir / "cache.sqlite").is_file() and (run_dir / "config.json").is_file()
@@ -73,45 +39,46 @@ def test_a_run_breeds_stores_and_reports(monkeypatch, day_care):
         "baseline: seed prompt 1", "baseline: seed prompt 2", "baseline: seed prompt 3"], "the task's seed prompts"
 
 
-def test_continuing_with_more_generations_goes_on_from_the_last_step(monkeypatch, day_care):
-    run_with(monkeypatch, config(day_care, evolution_generations=1))
-    text, backend = run_with(monkeypatch, config(day_care, evolution_generations=3, continue_run_number=1))
+def test_continuing_with_more_generations_goes_on_from_the_last_step(day_care, breeding_config, run_app):
+    assert run_app(breeding_config(evolution_generations=1))[0] == 0
+    code, text, backend = run_app(breeding_config(evolution_generations=3, continue_run_number=1))
+    assert code == 0
     snapshots = sorted(p.name for p in (day_care / TASK / "runs" / "run_1" / "snapshots").iterdir())
     assert snapshots[-1] == "step_000003.json" and len(snapshots) == 4
     assert "run 1 of" in text and not (day_care / TASK / "runs" / "run_2").exists()
 
 
-def test_a_repeated_run_answers_from_its_cache(monkeypatch, day_care):
-    run_with(monkeypatch, config(day_care, evolution_generations=1))
+def test_a_repeated_run_answers_from_its_cache(day_care, breeding_config, run_app):
+    assert run_app(breeding_config(evolution_generations=1))[0] == 0
     store = day_care / TASK / "runs" / "run_1"
     shutil.rmtree(store / "snapshots")  # replay the whole run against the same cache
     (store / "events.jsonl").unlink()
-    text, backend = run_with(monkeypatch, config(day_care, evolution_generations=1, continue_run_number=1))
-    assert len(backend.requests) == 0
+    code, text, backend = run_app(breeding_config(evolution_generations=1, continue_run_number=1))
+    assert code == 0 and len(backend.requests) == 0
     # fitness answers come back as scored results; the operators' calls from the call cache
     found = re.search(r"0 model queries \((\d+) answered and (\d+) fitness results reused from the run's cache\)", text)
     assert found and int(found.group(1)) > 0 and int(found.group(2)) > 0, text
 
 
-def test_continue_refuses_settings_that_define_the_run(monkeypatch, day_care):
-    run_with(monkeypatch, config(day_care, evolution_generations=1))
+def test_continue_refuses_settings_that_define_the_run(breeding_config, run_app):
+    assert run_app(breeding_config(evolution_generations=1))[0] == 0
     with pytest.raises(UsageError, match="population_size: run has 4, asked 6"):
-        run_with(monkeypatch, config(day_care, population_size=6, continue_run_number=1))
+        run_app(breeding_config(population_size=6, continue_run_number=1))
     with pytest.raises(UsageError, match="no run 9"):
-        run_with(monkeypatch, config(day_care, continue_run_number=9))
+        run_app(breeding_config(continue_run_number=9))
 
 
-def test_debug_mode_uses_its_own_folder(monkeypatch, day_care):
-    run_with(monkeypatch, config(day_care, debug_mode=True, evolution_generations=1))
+def test_debug_mode_uses_its_own_folder(day_care, breeding_config, run_app):
+    assert run_app(breeding_config(debug_mode=True, evolution_generations=1))[0] == 0
     assert (day_care / TASK / "debug_runs" / "run_1").is_dir() and not (day_care / TASK / "runs").exists()
 
 
-def test_a_run_where_every_query_fails_is_a_run_failure(monkeypatch, day_care):
+def test_a_run_where_every_query_fails_is_a_run_failure(breeding_config, run_app):
     def broken(request):
         raise RuntimeError("model fell over")
 
     with pytest.raises(RunError, match="failed"):
-        run_with(monkeypatch, config(day_care, evolution_generations=0), responder=broken)
+        run_app(breeding_config(evolution_generations=0), responder=broken)
 
 
 @pytest.mark.integration

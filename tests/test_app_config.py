@@ -1,7 +1,8 @@
 """`app.run` and the command line on HPO tasks (`"genome": "config"`), with a fake backend instead of a model.
 
 The day care is written into tmp: the shipped prompt files, a toy HPO task whose Python objective lives in a
-module under tmp_path (put on sys.path), and a copy of a prompt task declaring a genome that does not exist yet.
+module under tmp_path (put on sys.path; `add_toy_hpo_task` in tests/conftest.py), and a copy of a prompt task
+declaring a genome that does not exist yet.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,41 +19,19 @@ from promptbreeder import app, cli
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import resolve_config
 from promptbreeder.errors import RunError
-from promptbreeder.tracking.base import Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "toy_hpo"
 MODULE = "pb_app_config_toy_objective"
-TOY_TASK = {
-    "task_description": "Tune x, n and kind of a toy model; higher is better.",
-    "genome": "config",
-    "search_space": {
-        "x": {"type": "float", "low": 0, "high": 1},
-        "n": {"type": "int", "low": 1, "high": 10},
-        "kind": {"type": "categorical", "choices": ["a", "b"]},
-    },
-    "objective": {"type": "python", "function": f"{MODULE}:score"},
-    "direction": "maximize",
-    "config_options": {"num_candidates": 3, "surrogate_samples": 2},
-}
 
 
 @pytest.fixture
-def day_care(tmp_path, monkeypatch):
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    (modules / f"{MODULE}.py").write_text(textwrap.dedent("""
-        def score(config):
-            return -(config["x"] - 0.3) ** 2 - abs(config["n"] - 4) / 10 + (0.1 if config["kind"] == "b" else 0.0)
-    """))
-    monkeypatch.syspath_prepend(str(modules))
-    monkeypatch.delitem(sys.modules, MODULE, raising=False)
+def day_care(tmp_path, add_toy_hpo_task):
     folder = tmp_path / "day_care"
     folder.mkdir()
     for name in ("mutation_prompts.json", "thinking_styles.json"):
         shutil.copy(ROOT / "day_care" / name, folder / name)
-    (folder / TASK).mkdir()
-    (folder / TASK / "task_description.json").write_text(json.dumps(TOY_TASK, indent=2))
+    add_toy_hpo_task(folder, TASK, MODULE, num_candidates=3, surrogate_samples=2)  # objective in tmp_path/modules
     code_task = folder / "code_task"
     shutil.copytree(ROOT / "day_care" / "arithmetic_1_digit_addition", code_task)
     data = json.loads((code_task / "task_description.json").read_text())
@@ -192,23 +170,14 @@ def test_a_task_with_an_unknown_genome_is_a_one_line_error(monkeypatch, day_care
     assert "code_task/task_description.json: at $.genome: expected one of prompt, config, generation, code, text" in err
 
 
-def test_an_objective_that_raises_fails_that_configuration_and_the_run_goes_on(monkeypatch, day_care, tmp_path):
+def test_an_objective_that_raises_fails_that_configuration_and_the_run_goes_on(monkeypatch, day_care, tmp_path,
+                                                                              dashboard_rows):
     (tmp_path / "modules" / f"{MODULE}.py").write_text(textwrap.dedent("""
         def score(config):
             if config["kind"] == "a":
                 raise ValueError("kind a diverged")
             return -(config["x"] - 0.3) ** 2
     """))
-    dashboard = []
-
-    class RecordingTracker(Tracker):
-        def __init__(self, project):
-            pass
-
-        def heldout(self, rows):
-            dashboard.extend(rows)
-
-    monkeypatch.setattr(app, "WandbTracker", RecordingTracker)
     text, _ = run_with(monkeypatch, config(day_care, evolution_generations=3, use_wandb=True))
     run_dir = day_care / TASK / "runs" / "run_1"
     state = final_state(run_dir)
@@ -217,6 +186,7 @@ def test_an_objective_that_raises_fails_that_configuration_and_the_run_goes_on(m
     assert all(e["score"] == float("-inf") for e in failed)
     report = json.loads((run_dir / "report.json").read_text())
     assert report["best"]["config"]["kind"] == "b" and report["generation"] == 3
-    assert dashboard and dashboard[0]["score"] == report["best"]["score"] and json.loads(dashboard[0]["prompt"])["kind"] == "b"
+    assert dashboard_rows and dashboard_rows[0]["score"] == report["best"]["score"]
+    assert json.loads(dashboard_rows[0]["prompt"])["kind"] == "b"
     generations = [e for e in events(run_dir) if e["event"] == "generation"]
     assert all(e["mean"] is None or e["mean"] > float("-inf") for e in generations), "failures do not swamp the mean"

@@ -3,60 +3,34 @@ a held-out report and a summary, and continuing it ends where an uninterrupted r
 
 from __future__ import annotations
 
-import io
+import functools
 import json
 import os
-import re
 import shutil
 import signal
 from pathlib import Path
 
 import pytest
 
-from promptbreeder import app, cli
-from promptbreeder.backends.fake import FakeBackend
-from promptbreeder.config import resolve_config
+from promptbreeder import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "arithmetic_1_digit_addition"
 
 
 @pytest.fixture
-def day_care(tmp_path):
-    folder = tmp_path / "day_care"
-    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
-    return folder
-
-
-def config(day_care, **overrides):
-    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 4, "initial_prompts_per_unit": 1,
-              "evolution_generations": 4, "fitness_batch_size": 5, "test_CoT": False}
-    return resolve_config(values | overrides, None)
-
-
-def world(request):
-    if request.name.startswith("fitness"):
-        a, b = [int(w) for w in re.findall(r"\d+", request.inputs["question"])][:2]
-        return str(a + b) if "carefully" in request.inputs["task_prompt"].lower() else "0"
-    words = ["carefully", "slowly", "boldly", "gently"]
-    return {"PROMPT": f"Add the numbers {words[(request.seed or 0) % 4]} and answer.",
-            "MUTATION": "Rewrite the instruction so it is clearer."}
-
-
-def run(monkeypatch, cfg, responder=world):
-    backend = FakeBackend(responder=responder)
-    monkeypatch.setattr(app, "create_backend", lambda c: backend)
-    out = io.StringIO()
-    code = app.run(cfg, out=out)
-    return code, out.getvalue()
+def breeding_config(breeding_config):
+    """tests/conftest.py's, over 4 generations."""
+    return functools.partial(breeding_config, evolution_generations=4)
 
 
 def final_state(run_dir):
     return json.loads(sorted((run_dir / "snapshots").iterdir())[-1].read_text())["state"]
 
 
-def test_a_call_budget_stops_after_the_step_reports_and_continues_to_the_same_end(monkeypatch, day_care, tmp_path):
-    code, text = run(monkeypatch, config(day_care, max_llm_calls=40))
+def test_a_call_budget_stops_after_the_step_reports_and_continues_to_the_same_end(day_care, breeding_config, run_app,
+                                                                                   tmp_path):
+    code, text, _ = run_app(breeding_config(max_llm_calls=40))
     run_dir = day_care / TASK / "runs" / "run_1"
     report = json.loads((run_dir / "report.json").read_text())
     assert code == 0 and report["stopped"].startswith("budget of 40 model queries reached")
@@ -66,34 +40,35 @@ def test_a_call_budget_stops_after_the_step_reports_and_continues_to_the_same_en
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e["event"] == "stopped"] == [report["generation"]]
 
-    code, text = run(monkeypatch, config(day_care, continue_run_number=1))
+    code, text, _ = run_app(breeding_config(continue_run_number=1))
     assert code == 0 and "stopped early" not in text
     assert "stopped" not in json.loads((run_dir / "report.json").read_text())
     whole = tmp_path / "whole"
     shutil.copytree(ROOT / "day_care", whole, ignore=shutil.ignore_patterns("runs", "debug_runs"))
-    run(monkeypatch, config(whole))
+    run_app(breeding_config(day_care_dir=str(whole)))
     assert final_state(run_dir) == final_state(whole / TASK / "runs" / "run_1")
 
 
 @pytest.mark.parametrize("budget", [{"max_generated_tokens": 1}, {"max_seconds": 0}])
-def test_token_and_time_budgets_stop_after_the_first_step(monkeypatch, day_care, budget):
-    code, text = run(monkeypatch, config(day_care, **budget))
+def test_token_and_time_budgets_stop_after_the_first_step(day_care, breeding_config, run_app, budget):
+    code, text, _ = run_app(breeding_config(**budget))
     report = json.loads((day_care / TASK / "runs" / "run_1" / "report.json").read_text())
     assert code == 0 and report["generation"] == 0 and "stopped early" in text
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
-def test_a_signal_finishes_the_step_saves_and_reports(monkeypatch, day_care, signal_name):
+def test_a_signal_finishes_the_step_saves_and_reports(day_care, breeding_config, run_app, arithmetic_world,
+                                                      signal_name):
     sent = []
 
     def responder(request):
         if request.name.startswith("fitness") and not sent and "boldly" in request.inputs["task_prompt"]:
             sent.append(True)  # mid-step: the step must still complete and be saved
             os.kill(os.getpid(), getattr(signal, signal_name))
-        return world(request)
+        return arithmetic_world(request)
 
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    code, text = run(monkeypatch, config(day_care), responder)
+    code, text, _ = run_app(breeding_config(), responder)
     run_dir = day_care / TASK / "runs" / "run_1"
     report = json.loads((run_dir / "report.json").read_text())
     assert sent and code == 0 and report["stopped"] == f"{signal_name} received"

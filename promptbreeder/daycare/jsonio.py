@@ -69,13 +69,14 @@ def check(instance: Any, schema_dict: dict[str, Any], file: Any, root: str = "$"
         raise fail(file, json_path([*prefix, *parts], root), expected)
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str, encoding: str = "utf-8") -> str:
+    """A file's text; a missing, unreadable or non-UTF-8 file is a one-line DayCareError naming `what`."""
     if not path.exists():
         raise fail(path, "$", f"expected {what} (file not found)")
     if not path.is_file():
         raise fail(path, "$", f"expected {what} (it is a folder, not a file)")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except UnicodeDecodeError as exc:
         raise fail(path, f"byte {exc.start}", f"expected UTF-8 text ({exc.reason})") from None
     except OSError as exc:
@@ -84,7 +85,7 @@ def _read_text(path: Path, what: str) -> str:
 
 def read_json(path: Path, what: str = "a JSON file") -> Any:
     """Parse a whole JSON file; syntax errors name line and column."""
-    text = _read_text(path, what)
+    text = read_text(path, what)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -93,7 +94,7 @@ def read_json(path: Path, what: str = "a JSON file") -> Any:
 
 def read_jsonl(path: Path, what: str = "a JSONL file") -> Iterator[tuple[int, Any]]:
     """`(line_number, value)` for each non-blank line of a JSON Lines file."""
-    text = _read_text(path, what)
+    text = read_text(path, what)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptbreeder.daycare import jsonio
 from promptbreeder.daycare.jsonio import fail
 from promptbreeder.errors import UsageError
 
@@ -151,13 +152,4 @@ def short(value: Any) -> str:
 
 def read_text(path: Path, what: str) -> str:
     """A source file's text (a byte-order mark is dropped); every problem is a one-line DayCareError."""
-    if not path.exists():
-        raise fail(path, "$", f"expected {what} (file not found)")
-    if not path.is_file():
-        raise fail(path, "$", f"expected {what} (it is a folder, not a file)")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise fail(path, f"byte {exc.start}", f"expected UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise fail(path, "$", f"expected a readable file ({exc.strerror or exc})") from None
+    return jsonio.read_text(path, what, encoding="utf-8-sig")

@@ -25,7 +25,6 @@ from promptbreeder.daycare.text_task import TextTask
 from promptbreeder.errors import DayCareError
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.genomes.text import TextGenome
-from promptbreeder.tracking.base import Tracker
 
 REPO = Path(__file__).resolve().parents[2]
 DAY_CARE = REPO / "day_care"
@@ -305,7 +304,7 @@ def test_a_day_care_validates_a_text_task_as_one_candidate(tmp_path, text_dir):
 # -- a whole run through the app ---------------------------------------------------------------------
 
 
-def test_a_text_task_runs_end_to_end_through_the_app(tmp_path, text_dir, monkeypatch):
+def test_a_text_task_runs_end_to_end_through_the_app(tmp_path, text_dir, monkeypatch, dashboard_rows):
     for name in ("mutation_prompts.json", "thinking_styles.json"):
         shutil.copy(DAY_CARE / name, tmp_path / name)
 
@@ -315,16 +314,6 @@ def test_a_text_task_runs_end_to_end_through_the_app(tmp_path, text_dir, monkeyp
 
     backend = FakeBackend(responder=improve)
     monkeypatch.setattr(app, "create_backend", lambda config: backend)
-    dashboard = []
-
-    class RecordingTracker(Tracker):
-        def __init__(self, project):
-            pass
-
-        def heldout(self, rows):
-            dashboard.extend(rows)
-
-    monkeypatch.setattr(app, "WandbTracker", RecordingTracker)
     config = resolve_config({"task": "toy_text", "day_care_dir": str(tmp_path), "population_size": 2,
                              "evolution_generations": 2, "use_wandb": True}, None)
     out = io.StringIO()
@@ -342,10 +331,10 @@ def test_a_text_task_runs_end_to_end_through_the_app(tmp_path, text_dir, monkeyp
         "step_000000.json", "step_000001.json", "step_000002.json"]
     assert {r.name for r in backend.requests} == {"optimize_step"}
     # the dashboard gets the best candidates, best first
-    assert dashboard[0] == {"name": f"unit {report['best']['unit']}", "prompt": report["best"]["text"],
-                            "score": report["best"]["score"]}
-    assert [row["score"] for row in dashboard] == sorted((e["score"] for e in report["top"]), reverse=True)
-    assert 1 <= len(dashboard) <= 3
+    assert dashboard_rows[0] == {"name": f"unit {report['best']['unit']}", "prompt": report["best"]["text"],
+                                 "score": report["best"]["score"]}
+    assert [row["score"] for row in dashboard_rows] == sorted((e["score"] for e in report["top"]), reverse=True)
+    assert 1 <= len(dashboard_rows) <= 3
 
 
 def test_the_paperclip_factory_runs_its_own_server_and_scores_from_it():

@@ -7,10 +7,10 @@ plain forward pass, and a real run keeps entropy and attention that `promptbreed
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -61,16 +61,15 @@ def test_fitness_results_keep_each_answers_mean_entropy_also_from_the_cache(tmp_
 
 
 @pytest.fixture
-def day_care(tmp_path):
-    folder = tmp_path / "day_care"
-    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
-    return folder
+def day_care(shipped_day_care):
+    """The shipped day care copied into tmp (tests/conftest.py), not tests/engine/conftest.py's loaded one."""
+    return shipped_day_care
 
 
-def config(day_care, **overrides):
-    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 4, "initial_prompts_per_unit": 1,
-              "evolution_generations": 2, "fitness_batch_size": 4, "test_CoT": False}
-    return resolve_config(values | overrides, None)
+@pytest.fixture
+def breeding_config(breeding_config):
+    """tests/conftest.py's, with 4 fitness examples."""
+    return functools.partial(breeding_config, fitness_batch_size=4)
 
 
 def world(request):
@@ -79,10 +78,11 @@ def world(request):
     return {"PROMPT": f"Add the numbers, take {request.seed % 97}.", "MUTATION": "Rewrite it."}
 
 
-def test_a_run_logs_fitness_and_mutation_entropy_per_generation_and_keeps_them_on_units(monkeypatch, day_care):
+def test_a_run_logs_fitness_and_mutation_entropy_per_generation_and_keeps_them_on_units(monkeypatch, day_care,
+                                                                                        breeding_config):
     backend = EntropyBackend(world, entropy=lambda r: [0.25] if r.name.startswith("fitness") else [2.0, 4.0])
     monkeypatch.setattr(app, "create_backend", lambda c: backend)
-    assert app.run(config(day_care), out=io.StringIO()) == 0
+    assert app.run(breeding_config(), out=io.StringIO()) == 0
     run_dir = day_care / TASK / "runs" / "run_1"
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     steps = [e for e in events if e["event"] == "generation"]
@@ -97,11 +97,11 @@ def test_a_run_logs_fitness_and_mutation_entropy_per_generation_and_keeps_them_o
     assert "entropy" in figures_for_run(run_dir)
 
 
-def test_return_attention_names_must_exist_and_need_a_local_model(day_care):
+def test_return_attention_names_must_exist_and_need_a_local_model(day_care, breeding_config):
     with pytest.raises(UsageError, match=r"return_attention: unknown query 'fitness_nope'; queries: .*fitness_noCoT"):
-        app.run(config(day_care, return_attention="fitness_nope"), out=io.StringIO())
+        app.run(breeding_config(return_attention="fitness_nope"), out=io.StringIO())
     with pytest.raises(UsageError, match="return_attention needs a local model"):
-        app.run(config(day_care, return_attention="fitness_noCoT", model_name_or_path="random"), out=io.StringIO())
+        app.run(breeding_config(return_attention="fitness_noCoT", model_name_or_path="random"), out=io.StringIO())
     assert not (day_care / TASK / "runs").exists(), "refused before a run folder is made"
 
 

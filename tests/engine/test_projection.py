@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
@@ -23,20 +24,19 @@ TASK = "arithmetic_1_digit_addition"
 
 
 @pytest.fixture
-def day_care(tmp_path):
-    folder = tmp_path / "day_care"
-    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
-    return folder
+def day_care(shipped_day_care):
+    """The shipped day care copied into tmp (tests/conftest.py), not tests/engine/conftest.py's loaded one."""
+    return shipped_day_care
 
 
-def config(day_care, **overrides):
-    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 4, "initial_prompts_per_unit": 1,
-              "evolution_generations": 3, "fitness_batch_size": 5}
-    return resolve_config(values | overrides, None)
+@pytest.fixture
+def breeding_config(breeding_config):
+    """tests/conftest.py's, over 3 generations and with the chain-of-thought variant scored (test_CoT's default)."""
+    return functools.partial(breeding_config, evolution_generations=3, test_CoT=None)
 
 
-def test_the_simulated_counts_are_what_a_run_with_the_same_replies_asks(monkeypatch, day_care):
-    cfg = config(day_care)
+def test_the_simulated_counts_are_what_a_run_with_the_same_replies_asks(monkeypatch, breeding_config):
+    cfg = breeding_config()
     dc = load_day_care(cfg.day_care_dir)
     projection, simulated, _ = simulate(cfg, dc, dc.task(TASK), build_genome, Breeder, RunStore)
     backend = FakeBackend(responder=plausible_reply)
@@ -50,8 +50,8 @@ def test_the_simulated_counts_are_what_a_run_with_the_same_replies_asks(monkeypa
     assert len(projection.calls_after_step) == 4 and projection.calls_after_step[-1] <= sum(asked.values())
 
 
-def test_measured_costs_multiply_into_the_projection(day_care):
-    cfg = config(day_care, max_llm_calls=50)
+def test_measured_costs_multiply_into_the_projection(breeding_config):
+    cfg = breeding_config(max_llm_calls=50)
     dc = load_day_care(cfg.day_care_dir)
     projection, simulated, objective = simulate(cfg, dc, dc.task(TASK), build_genome, Breeder, RunStore)
     probe = FakeBackend(responder=plausible_reply)
@@ -96,10 +96,10 @@ def test_an_hpo_dry_run_simulates_with_a_stand_in_and_times_the_objective_once(m
     assert not (folder / "toy" / "runs").exists()
 
 
-def test_a_dry_run_through_the_app_starts_nothing(monkeypatch, day_care):
+def test_a_dry_run_through_the_app_starts_nothing(monkeypatch, day_care, breeding_config):
     monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=plausible_reply))
     out = io.StringIO()
-    assert app.run(config(day_care, dry_run=True), out=out) == 0
+    assert app.run(breeding_config(dry_run=True), out=out) == 0
     assert "dry run of arithmetic_1_digit_addition: 4 units, 3 generations" in out.getvalue()
     assert not (day_care / TASK / "runs").exists(), "nothing was written"
 

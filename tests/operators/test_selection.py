@@ -4,18 +4,12 @@ whole run with operator_selection=bandit continued from a saved step ends where 
 
 from __future__ import annotations
 
-import io
 import json
 import random
-import re
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from promptbreeder import app
-from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import resolve_config, setting_fields
 from promptbreeder.engine.mutation import Mutator, OperatorSource
 from promptbreeder.errors import UsageError
@@ -167,33 +161,19 @@ def test_debug_mode_still_cycles_in_turn_with_the_bandit():
 
 # --- a whole run -----------------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
 TASK = "arithmetic_1_digit_addition"
 
 
-def fake_world(request):
-    """Right answers only for prompts mentioning 'carefully'; operators write a prompt from the seed."""
-    if request.name.startswith("fitness"):
-        a, b = [int(w) for w in re.findall(r"\d+", request.inputs["question"])][:2]
-        return str(a + b) if "carefully" in request.inputs["task_prompt"].lower() else "0"
-    words = ["carefully", "slowly", "boldly", "gently"]
-    text = f"Add the numbers {words[(request.seed or 0) % len(words)]} and answer."
-    return {"PROMPT": text, "MUTATION": "Rewrite the instruction so it is clearer."}
-
-
 @pytest.fixture
-def day_care(tmp_path):
-    folder = tmp_path / "day_care"
-    shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
-    return folder
+def run_to(breeding_config, run_app):
+    """`run_to(generations, **overrides)`: a bandit run of 6 units on the shipped arithmetic task (tests/conftest.py)."""
 
+    def run(generations, **overrides):
+        settings = {"population_size": 6, "evolution_generations": generations, "operator_selection": "bandit",
+                    "seed": 3}
+        assert run_app(breeding_config(**(settings | overrides)))[0] == 0
 
-def run_to(monkeypatch, day_care, generations, **overrides):
-    values = {"task": TASK, "day_care_dir": str(day_care), "population_size": 6, "initial_prompts_per_unit": 1,
-              "evolution_generations": generations, "fitness_batch_size": 5, "test_CoT": False,
-              "operator_selection": "bandit", "seed": 3}
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=fake_world))
-    assert app.run(resolve_config(values | overrides, None), out=io.StringIO()) == 0
+    return run
 
 
 def final_state(day_care, run):
@@ -201,11 +181,11 @@ def final_state(day_care, run):
     return json.loads(sorted(folder.iterdir())[-1].read_text())["state"]
 
 
-def test_a_bandit_run_continued_after_generation_1_ends_like_an_uninterrupted_one(monkeypatch, day_care):
-    run_to(monkeypatch, day_care, 3)                                    # run 1: uninterrupted
-    run_to(monkeypatch, day_care, 1)                                    # run 2: stopped after generation 1 ...
-    run_to(monkeypatch, day_care, 3, continue_run_number=2)             # ... and continued
-    run_to(monkeypatch, day_care, 3, operator_selection="uniform")      # run 3: the same run, uniform
+def test_a_bandit_run_continued_after_generation_1_ends_like_an_uninterrupted_one(day_care, run_to):
+    run_to(3)                                    # run 1: uninterrupted
+    run_to(1)                                    # run 2: stopped after generation 1 ...
+    run_to(3, continue_run_number=2)             # ... and continued
+    run_to(3, operator_selection="uniform")      # run 3: the same run, uniform
     uninterrupted, continued, uniform_run = (final_state(day_care, n) for n in (1, 2, 3))
     assert continued["generation"] == 3 and continued == uninterrupted
     stats = continued["operator_stats"]
@@ -214,4 +194,4 @@ def test_a_bandit_run_continued_after_generation_1_ends_like_an_uninterrupted_on
     config = json.loads((day_care / TASK / "runs" / "run_2" / "config.json").read_text())["config"]
     assert config["operator_selection"] == "bandit"
     with pytest.raises(UsageError, match="operator_selection: run has 'bandit', asked 'uniform'"):
-        run_to(monkeypatch, day_care, 4, continue_run_number=2, operator_selection="uniform")
+        run_to(4, continue_run_number=2, operator_selection="uniform")

@@ -2,7 +2,7 @@
 
 `prompt_run` climbs: every reply of a mutation operator is a prompt one "level" above the last one
 written, and a prompt of level L answers right the questions whose (3a + b) mod 12 is below L, so later
-children are fitter and the best unit has ancestors. `config_run` is test_app_config's toy HPO task;
+children are fitter and the best unit has ancestors. `config_run` is the toy HPO task of tests/conftest.py;
 `text_run`/`code_run` go through the engine directly with the text genome (no task folder needed).
 """
 
@@ -13,8 +13,6 @@ import itertools
 import json
 import re
 import shutil
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,18 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMPT_TASK = "arithmetic_1_digit_addition"
 CONFIG_TASK = "toy_hpo"
 OBJECTIVE_MODULE = "pb_reporting_toy_objective"
-TOY_TASK = {
-    "task_description": "Tune x, n and kind of a toy model; higher is better.",
-    "genome": "config",
-    "search_space": {
-        "x": {"type": "float", "low": 0, "high": 1},
-        "n": {"type": "int", "low": 1, "high": 10},
-        "kind": {"type": "categorical", "choices": ["a", "b"]},
-    },
-    "objective": {"type": "python", "function": f"{OBJECTIVE_MODULE}:score"},
-    "direction": "maximize",
-    "config_options": {"num_candidates": 3},
-}
 
 
 def climbing_world():
@@ -84,20 +70,11 @@ def breed(monkeypatch, day_care: Path, task: str, responder, **settings) -> Path
 
 
 @pytest.fixture
-def day_care(tmp_path, monkeypatch):
-    """The shipped day care (prompt and generation tasks) plus the toy HPO task, in tmp."""
+def day_care(tmp_path, add_toy_hpo_task):
+    """The shipped day care (prompt and generation tasks) plus the toy HPO task (tests/conftest.py), in tmp."""
     folder = tmp_path / "day_care"
     shutil.copytree(ROOT / "day_care", folder, ignore=shutil.ignore_patterns("runs", "debug_runs", "hpo_*"))
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    (modules / f"{OBJECTIVE_MODULE}.py").write_text(textwrap.dedent("""
-        def score(config):
-            return -(config["x"] - 0.3) ** 2 - abs(config["n"] - 4) / 10 + (0.1 if config["kind"] == "b" else 0.0)
-    """))
-    monkeypatch.syspath_prepend(str(modules))
-    monkeypatch.delitem(sys.modules, OBJECTIVE_MODULE, raising=False)
-    (folder / CONFIG_TASK).mkdir()
-    (folder / CONFIG_TASK / "task_description.json").write_text(json.dumps(TOY_TASK))
+    add_toy_hpo_task(folder, CONFIG_TASK, OBJECTIVE_MODULE, num_candidates=3)
     return folder
 
 

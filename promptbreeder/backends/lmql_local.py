@@ -167,15 +167,16 @@ class LMQLLocalBackend(LMQLBackend):
         return result
 
     def _save_attention(self, request: QueryRequest, result: QueryResult, index: int) -> None:
-        """One record: the tokens, where the answer starts, and each answer token's attention over all tokens."""
+        """One record: the tokens, where the answer starts, and for each answer token the attention of the
+        position that predicted it (the one before) over the tokens up to that position."""
         tokenizer = self.engine.tokenizer
         ids = tokenizer(result.prompt, add_special_tokens=False).input_ids
         holes = [h for h in query_holes(request.query) if result.variables.get(h)]
         answer = result.variables[holes[-1]] if holes else ""
         prefix = result.prompt[: len(result.prompt) - len(answer)] if answer and result.prompt.endswith(answer) \
             else result.prompt
-        start = min(len(tokenizer(prefix, add_special_tokens=False).input_ids), len(ids) - 1)
-        weights = self.engine.attention(ids)[start:]
+        start = max(1, min(len(tokenizer(prefix, add_special_tokens=False).input_ids), len(ids) - 1))
+        weights = self.engine.attention(ids)[start - 1:len(ids) - 1]
         record = {"query": request.name, "seed": request.seed, "answer_variable": holes[-1] if holes else None,
                   "tokens": [tokenizer.decode([t]) for t in ids], "answer_start": start,
                   "weights": [[round(float(w), 5) for w in row] for row in weights]}

@@ -26,7 +26,8 @@ TITLES = {
     "entropy": ("Next-token entropy", "Mean entropy of the model's next-token distribution over the generated "
                 "steps, per generation: of the fitness answers and of the mutations (calculate_entropy)."),
     "attention": ("Attention of answers over their prompts", "Last-layer attention, averaged over heads, of each "
-                  "answer token (rows) over the end of its prompt (return_attention; the first records saved)."),
+                  "answer token (rows: the attention at the position that predicted it) over the end of its prompt "
+                  "(return_attention; the first records saved)."),
 }
 STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }

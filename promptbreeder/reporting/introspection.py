@@ -69,14 +69,18 @@ def _heatmap(ax, record: dict[str, Any]) -> None:
     weights = record["weights"]
     first = max(0, start - MAX_COLUMNS)  # the prompt's end and the answer: the part worth reading
     matrix = [row[first:start + len(weights)] for row in weights]
-    image = ax.imshow(matrix, aspect="auto", cmap="viridis")
+    # the sequence's first token soaks up most attention (an attention sink): scaling the colours to it
+    # would leave the rest of the prompt uniformly dark, so it is clipped to the largest other weight
+    rest = [w for row in matrix for w in (row[1:] if first == 0 else row)]
+    image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=max(rest, default=None) or None)
     columns = tokens[first:start + len(weights)]
     ax.set_xticks(range(len(columns)))
     ax.set_xticklabels([_label(t) for t in columns], rotation=90, fontsize=5)
     ax.set_yticks(range(len(weights)))
     ax.set_yticklabels([_label(t) for t in tokens[start:start + len(weights)]], fontsize=6)
-    ax.set_title(f"{record.get('query', '?')} ({record.get('file', '')}): answer tokens (rows) over the prompt",
-                 fontsize=8)
+    ax.set_title(f"{record.get('query', '?')} ({record.get('file', '')}): the attention that predicted each answer"
+                 " token (rows) over the prompt"
+                 + (" (colours clipped at the first token, an attention sink)" if first == 0 else ""), fontsize=8)
     ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
 
 

@@ -158,8 +158,9 @@ def test_a_real_run_keeps_entropy_and_attention_and_the_report_draws_them(day_ca
     assert len(records) == 4
     record = json.loads(records[0].read_text())
     assert 0 < record["answer_start"] < len(record["tokens"]) and record["weights"]
-    for i, row in enumerate(record["weights"]):  # causal softmax rows: sum 1 over the tokens up to this one
+    assert len(record["weights"]) == len(record["tokens"]) - record["answer_start"], "a row per answer token"
+    for i, row in enumerate(record["weights"]):  # causal softmax rows: sum 1 over the tokens before the answer's
         assert math.isclose(sum(row), 1.0, rel_tol=1e-3)
-        assert all(w == 0 for w in row[record["answer_start"] + i + 1:])
+        assert all(w == 0 for w in row[record["answer_start"] + i:]), "the predicting position sees no answer token"
     assert cli.main(["report", str(run_dir)]) == 0
     assert {"entropy.png", "attention.png"} <= {p.name for p in (run_dir / "report").iterdir()}

@@ -13,8 +13,8 @@ import time
 from typing import Any, Callable, TextIO
 
 from promptbreeder.backends import create_backend
-from promptbreeder.backends.models import resolve_model
 from promptbreeder.backends.caching import CachingBackend
+from promptbreeder.backends.models import resolve_model
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import DayCare, load_day_care
 from promptbreeder.engine import Breeder

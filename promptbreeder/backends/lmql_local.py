@@ -9,6 +9,7 @@ all in-flight queries.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -122,6 +123,7 @@ class LMQLLocalBackend(LMQLBackend):
                  calculate_entropy: bool = False):
         models.offline()
         self.calculate_entropy = calculate_entropy
+        self._attention: dict | None = None  # see capture_attention
         self.model_dir = str(model_dir)
         self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
         self.client = InProcessLMTPClient(self.engine, self.model_dir)
@@ -159,11 +161,15 @@ class LMQLLocalBackend(LMQLBackend):
 
     async def _run_on(self, request: QueryRequest, model) -> QueryResult:
         result = await super()._run_on(request, model)
-        wanted = getattr(self, "_attention", None)
+        wanted = self._attention
         if wanted and result.ok and request.name in wanted["names"] and wanted["taken"][request.name] < wanted["limit"]:
             wanted["taken"][request.name] += 1
             index = wanted["offset"][request.name] + wanted["taken"][request.name]
-            await asyncio.get_running_loop().run_in_executor(None, self._save_attention, request, result, index)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._save_attention, request, result, index)
+            except Exception as exc:  # introspection must never cost the query its answer
+                print(f"promptbreeder: attention of {request.name} not saved: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
         return result
 
     def _save_attention(self, request: QueryRequest, result: QueryResult, index: int) -> None:

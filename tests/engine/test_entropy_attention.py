@@ -164,3 +164,28 @@ def test_a_real_run_keeps_entropy_and_attention_and_the_report_draws_them(day_ca
         assert all(w == 0 for w in row[record["answer_start"] + i:]), "the predicting position sees no answer token"
     assert cli.main(["report", str(run_dir)]) == 0
     assert {"entropy.png", "attention.png"} <= {p.name for p in (run_dir / "report").iterdir()}
+
+
+def test_a_failing_attention_capture_keeps_the_answer(tmp_path, capsys, monkeypatch):
+    """The capture runs after the query; if it fails the query's result still comes back."""
+    import asyncio
+
+    from promptbreeder.backends.base import QueryResult
+    from promptbreeder.backends.lmql_local import LMQLBackend, LMQLLocalBackend
+
+    class Stub(LMQLLocalBackend):
+        def __init__(self):  # no model: only the capture path around a finished query
+            self._attention = None
+
+        def _save_attention(self, request, result, index):
+            raise RuntimeError("no eager attention here")
+
+    async def answered(self, request, model):
+        return QueryResult(variables={"ANSWER": "4"})
+
+    backend = Stub()
+    backend.capture_attention(["fitness_noCoT"], tmp_path / "attention")
+    monkeypatch.setattr(LMQLBackend, "_run_on", answered)
+    result = asyncio.run(backend._run_on(QueryRequest('"[ANSWER]"', name="fitness_noCoT"), None))
+    assert result.variables == {"ANSWER": "4"}
+    assert "attention of fitness_noCoT not saved: RuntimeError: no eager attention here" in capsys.readouterr().err

@@ -14,6 +14,7 @@ query fail, and then the run's usual handling applies (retry, or a failed score)
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 
@@ -96,9 +97,11 @@ class LMQLServersBackend(LMQLBackend):
             return None, result.error
         return result, None
 
-    def count_tokens(self, text: str) -> int:
-        if not hasattr(self, "_tokenizer"):
-            from transformers import AutoTokenizer
+    @functools.cached_property
+    def _tokenizer(self):
+        from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        return AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+
+    def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False).input_ids)

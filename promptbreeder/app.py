@@ -144,7 +144,8 @@ def _send_figures(store: RunStore, trackers: Trackers) -> None:
 
 
 def _summary(breeder: Breeder, best: float | None, mean: float | None) -> dict[str, Any]:
-    return {"best": best or 0.0, "mean": mean or 0.0, "operator_stats": breeder.genome.state().get("operator_stats", {})}
+    return {"best": best or 0.0, "mean": mean or 0.0, "operator_stats": breeder.genome.state().get("operator_stats", {}),
+            **breeder.step_entropy}
 
 
 def _population_rows(breeder: Breeder) -> list[dict[str, Any]]:

@@ -55,6 +55,7 @@ class Breeder:
         self.pending: dict[str, dict[str, Any]] = {}  # child id -> parent's fitness and the operators that made it
         self._events: list[tuple[str, dict[str, Any]]] = []
         self.stopped: str | None = None  # why the last run() ended before its last generation
+        self.step_entropy: dict[str, float] = {}  # the last step's mean entropies (calculate_entropy)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -243,7 +244,8 @@ class Breeder:
         finite = [s for s in scores if math.isfinite(s)]  # a failed evaluation (-inf) would swamp the mean
         best_fitness = best[0].fitness if best else None
         mean = sum(finite) / len(finite) if finite else None
+        self.step_entropy = self._step_entropy(step, evaluated)
         self.store.log("generation", generation=step, best=best_fitness, best_id=best[0].id if best else None,
-                       mean=mean, evaluated=len(scores), **self._step_entropy(step, evaluated))
+                       mean=mean, evaluated=len(scores), **self.step_entropy)
         if self.progress is not None:
             self.progress(step, self.config.evolution_generations, best_fitness, mean)

@@ -2,7 +2,8 @@
 
 - `start(run: RunInfo)` once per process (a continued run starts again with the same `run.id`);
 - `generation(generation, total, summary, population)` after every completed generation, where
-  `summary` holds at least "best" and "mean" fitness and "operator_stats", and `population` is a list
+  `summary` holds at least "best" and "mean" fitness and "operator_stats" (and, with calculate_entropy,
+  "fitness_entropy" and "mutation_entropy"), and `population` is a list
   of rows {"id", "prompt", "fitness", "operator", "parent"};
 - `heldout(comparison)` once, with rows {"name", "prompt", "score"} scored on the held-out split;
 - `figures(paths)` once, after the report, with the report's PNG figures by name (only with wandb on:

@@ -45,8 +45,10 @@ class WandbTracker(Tracker):
             operator_table = wandb.Table(columns=["operator", "used", "failed", "beat_parent"],
                                          data=[[name, s.get("used", 0), s.get("failed", 0), s.get("beat_parent", 0)]
                                                for name, s in sorted(stats.items())])
+            entropy = {f"entropy/{key.removesuffix('_entropy')}": summary[key]
+                       for key in ("fitness_entropy", "mutation_entropy") if key in summary}
             self.run.log({"generation": generation, "fitness/best": summary["best"], "fitness/mean": summary["mean"],
-                          "population": table, "operators": operator_table}, step=generation)
+                          "population": table, "operators": operator_table, **entropy}, step=generation)
         except Exception as exc:
             self._disable(exc)
 

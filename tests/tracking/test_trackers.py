@@ -117,3 +117,18 @@ def test_a_figure_wandb_cannot_read_turns_wandb_off_with_one_line(tmp_path, caps
     assert tracker.run is None
     assert capsys.readouterr().err.startswith("promptbreeder: wandb tracking off:")
     tracker.figures({"fitness": "ignored once off"})
+
+
+def test_wandb_gets_the_steps_entropy_when_the_run_measures_it():
+    logged = []
+
+    class Run:
+        def log(self, data, step=None):
+            logged.append(data)
+
+    tracker = WandbTracker(project="p")
+    tracker.run = Run()
+    tracker.generation(1, 3, SUMMARY | {"fitness_entropy": 0.7, "mutation_entropy": 2.5}, POPULATION)
+    tracker.generation(2, 3, SUMMARY, POPULATION)
+    assert logged[0]["entropy/fitness"] == 0.7 and logged[0]["entropy/mutation"] == 2.5
+    assert not any(key.startswith("entropy/") for key in logged[1])

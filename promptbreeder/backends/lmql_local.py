@@ -117,13 +117,13 @@ class LMQLLocalBackend(LMQLBackend):
 
     name = "lmql-local"
     engine_sampling = True
+    _attention: dict | None = None  # what capture_attention asked for
 
     def __init__(self, model_dir: str, *, device: str = "auto", client_batch_size: int = 16,
                  server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True,
                  calculate_entropy: bool = False):
         models.offline()
         self.calculate_entropy = calculate_entropy
-        self._attention: dict | None = None  # see capture_attention
         self.model_dir = str(model_dir)
         self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
         self.client = InProcessLMTPClient(self.engine, self.model_dir)

@@ -16,7 +16,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from promptbreeder.backends.hf_engine import GenerateRow, HFEngine
+from promptbreeder.backends.engine_rows import GenerateRow
+from promptbreeder.backends.hf_engine import HFEngine
 
 # The seed of the query whose task is calling us (set by the backend around each query).
 CURRENT_SEED: contextvars.ContextVar[int] = contextvars.ContextVar("promptbreeder_seed", default=0)

@@ -183,7 +183,7 @@ def test_tfs_and_top_a_rows_sample_reproducibly_and_like_alone():
 
 
 def test_engine_rows_carry_tfs_and_top_a_to_the_sampler():
-    from promptbreeder.backends.hf_engine import GenerateRow
+    from promptbreeder.backends.engine_rows import GenerateRow
 
     row = GenerateRow(prompt_ids=[1, 2], max_tokens=3, temperature=0.7, top_k=4, top_p=0.9, tfs=0.95, top_a=0.2)
     assert row.sampling() == RowSampling(0.7, 4, 0.9, 0.95, 0.2)

@@ -286,10 +286,12 @@ class Backend(ABC):
         loop, self._loop = self._loop, None
         if loop is None or loop.is_closed():
             return
-        leftovers = asyncio.all_tasks(loop)
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
+        for _ in range(3):  # a cancelled task may start others while it cleans up (LMQL's websocket clients do)
+            leftovers = asyncio.all_tasks(loop)
+            if not leftovers:
+                break
+            for task in leftovers:
+                task.cancel()
             loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

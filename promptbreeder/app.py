@@ -44,7 +44,8 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     task = day_care.task(config.task)
     if config.dry_run:
         return dry_run(config, day_care, task, out)
-    attention = _attention_queries(config, day_care, task)  # checked before a run folder exists
+    model = resolve_model(config.model_name_or_path)  # a bad model name must not leave an empty run behind
+    attention = _attention_queries(config, model, day_care, task)  # checked before a run folder exists
     store = open_store(task, config)
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
           f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)
@@ -73,13 +74,13 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _attention_queries(config: RunConfig, day_care: DayCare, task: Any) -> list[str]:
+def _attention_queries(config: RunConfig, model: Any, day_care: DayCare, task: Any) -> list[str]:
     names = [n.strip() for n in (config.return_attention or "").split(",") if n.strip()]
     known = day_care.query_names(task.name)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(f"return_attention: unknown query {', '.join(map(repr, unknown))}; queries: {', '.join(known)}")
-    if names and resolve_model(config.model_name_or_path).kind in ("lmql", "servers"):
+    if names and model.kind in ("lmql", "servers"):
         raise UsageError("return_attention needs a local model (our engine computes the weights); "
                          f"{config.model_name_or_path!r} runs elsewhere")
     return names

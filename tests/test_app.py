@@ -105,3 +105,15 @@ def test_cli_bad_task_is_one_line_and_exit_2():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "arithmetic_1_digit_addition" in proc.stderr
+
+
+def test_a_bad_model_name_leaves_no_run_folder(day_care, breeding_config):
+    import io
+
+    from promptbreeder import app
+    from promptbreeder.errors import ModelError
+
+    for model in ("nope", "lmql-serve:smollm2-135m@nohost"):
+        with pytest.raises(ModelError):
+            app.run(breeding_config(model_name_or_path=model), out=io.StringIO())
+    assert not (day_care / TASK / "runs").exists()

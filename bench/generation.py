@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 
 from promptbreeder.backends.caching import CachingBackend
-from promptbreeder.backends.lmql_local import LMQLLocalBackend
+from promptbreeder.backends.lmql.backend import LMQLLocalBackend
 from promptbreeder.backends.models import resolve_model
 from promptbreeder.config import resolve_config
 from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.engine import Breeder
-from promptbreeder.fitness.evaluator import FitnessEvaluator
-from promptbreeder.genomes.prompt import PromptGenome
+from promptbreeder.evolution import Breeder
+from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
+from promptbreeder.genomes.prompt.genome import PromptGenome
 from promptbreeder.store.cache import CallCache
 from promptbreeder.store.run_store import RunStore
 

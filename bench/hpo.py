@@ -1,7 +1,7 @@
 """HPO benchmark: our config genome against random search and Optuna TPE on the Bayesmark-style suite.
 
 Methods × tasks × seeds at a fixed budget of objective evaluations. Methods:
-- random, tpe: `promptbreeder.hpo.baselines` (ask/tell);
+- random, tpe: `promptbreeder.genomes.hpo.baselines` (ask/tell);
 - ga: our GA engine with the config genome and no model (random start, perturbation, crossover);
 - ga_forest: the same, each child screened by the tree-ensemble surrogate with expected improvement;
 - llambo: our GA engine with the config genome on the embedded model (LLM warm start, LLM candidate
@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from promptbreeder.config import RunConfig  # noqa: E402
 from promptbreeder.daycare.loader import load_day_care  # noqa: E402
-from promptbreeder.engine import Breeder  # noqa: E402
-from promptbreeder.genomes.config import ConfigGenome, ConfigOptions  # noqa: E402
-from promptbreeder.hpo.baselines import make_searcher, run_search  # noqa: E402
-from promptbreeder.hpo.regret import best_so_far, bootstrap_ci, normalised_regret  # noqa: E402
+from promptbreeder.evolution import Breeder  # noqa: E402
+from promptbreeder.genomes.hpo.genome import ConfigGenome, ConfigOptions  # noqa: E402
+from promptbreeder.genomes.hpo.baselines import make_searcher, run_search  # noqa: E402
+from promptbreeder.genomes.hpo.regret import best_so_far, bootstrap_ci, normalised_regret  # noqa: E402
 from promptbreeder.store.run_store import RunStore  # noqa: E402
 
 DEFAULT_TASKS = ("hpo_random_forest_digits", "hpo_decision_tree_wine", "hpo_svm_breast_cancer",
@@ -131,7 +131,7 @@ def main() -> None:
                     curve = run_baseline(task, method, seed, args.budget)
                 else:
                     if backend is None and method == "llambo":
-                        from promptbreeder.backends.lmql_local import LMQLLocalBackend
+                        from promptbreeder.backends.lmql.backend import LMQLLocalBackend
                         from promptbreeder.backends.models import resolve_model
 
                         backend = LMQLLocalBackend(resolve_model("smollm2-135m").local_dir())

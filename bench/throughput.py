@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from promptbreeder.backends.base import QueryRequest
-from promptbreeder.backends.lmql_local import LMQLLocalBackend
+from promptbreeder.backends.lmql.backend import LMQLLocalBackend
 from promptbreeder.backends.models import resolve_model
 
 TOPICS = ["the sea", "a library", "winter", "bees", "a train", "coffee", "the moon", "a garden",

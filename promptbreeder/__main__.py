@@ -1,4 +1,4 @@
-"""`python -m promptbreeder`: the same as the `promptbreeder` command."""
+"""`python -m promptbreeder`: the same as the `promptbreeder` command (breeding and every other command)."""
 
 from promptbreeder.cli import main
 

@@ -14,12 +14,13 @@ from typing import Any, Callable, TextIO
 
 from promptbreeder.backends import create_backend
 from promptbreeder.backends.caching import CachingBackend
-from promptbreeder.backends.models import resolve_model
-from promptbreeder.config import RunConfig
+from promptbreeder.backends.models import ModelSpec
+from promptbreeder.config import RunConfig, changeable_settings
 from promptbreeder.daycare.loader import DayCare, load_day_care
-from promptbreeder.engine import Breeder
-from promptbreeder.engine.projection import PROBE_PER_KIND, format_projection, measure, simulate
-from promptbreeder.engine.stopping import Budgets, StopSignals, first_reason
+from promptbreeder.genomes.kind import TaskFolder
+from promptbreeder.evolution import Breeder
+from promptbreeder.evolution.projection import PROBE_PER_KIND, format_projection, measure, simulate
+from promptbreeder.evolution.stopping import Budgets, StopSignals, first_reason
 from promptbreeder.errors import RunError, UsageError
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.store.cache import CallCache
@@ -29,22 +30,23 @@ from promptbreeder.tracking.console import ConsoleTracker
 from promptbreeder.tracking.wandb_tracker import WandbTracker
 
 
-def open_store(task: Any, config: RunConfig) -> RunStore:
+def open_store(task: TaskFolder, config: RunConfig) -> RunStore:
     runs_dir = task.dir / ("debug_runs" if config.debug_mode else "runs")
     if config.continue_run_number is None:
         return RunStore.create(runs_dir, config.to_dict())
     store = RunStore.open(runs_dir, config.continue_run_number)
-    store.check_continue(config.to_dict(), defaults=dataclasses.asdict(RunConfig()))
+    store.check_continue(config.to_dict(), changeable_settings(), defaults=dataclasses.asdict(RunConfig()))
     store.update_budget(config.to_dict())
     return store
 
 
-def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
+def run(config: RunConfig, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: whoever redirected stdout since import gets the text
     day_care = load_day_care(config.day_care_dir)
     task = day_care.task(config.task)
     if config.dry_run:
         return dry_run(config, day_care, task, out)
-    model = resolve_model(config.model_name_or_path)  # a bad model name must not leave an empty run behind
+    model = config.model_spec  # resolved once; a bad model name must not leave an empty run behind
     attention = _attention_queries(config, model, day_care, task)  # checked before a run folder exists
     store = open_store(task, config)
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
@@ -53,10 +55,9 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     cache = CallCache(store.cache_path)
     try:
         with StopSignals() as signals, \
-                CachingBackend(_model_backend(config, attention, store), cache,
-                               model=config.model_name_or_path) as backend:
+                CachingBackend(_model_backend(config, attention, store), cache, model=model.identity) as backend:
             stop = first_reason(lambda: signals.reason, Budgets(config, lambda: backend.usage).reached)
-            report, text, reused, stopped = _breed(config, day_care, task, store, backend, out, stop)
+            report, text, reused, stopped = _breed(config, day_care, task, store, backend, cache, out, stop)
             usage = backend.usage
     finally:
         cache.close()
@@ -74,7 +75,7 @@ def run(config: RunConfig, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _attention_queries(config: RunConfig, model: Any, day_care: DayCare, task: Any) -> list[str]:
+def _attention_queries(config: RunConfig, model: ModelSpec, day_care: DayCare, task: TaskFolder) -> list[str]:
     names = [n.strip() for n in (config.return_attention or "").split(",") if n.strip()]
     known = day_care.query_names(task.name)
     unknown = [n for n in names if n not in known]
@@ -94,7 +95,7 @@ def _model_backend(config: RunConfig, names: list[str], store: RunStore):
     return backend
 
 
-def dry_run(config: RunConfig, day_care: DayCare, task: Any, out: TextIO) -> int:
+def dry_run(config: RunConfig, day_care: DayCare, task: TaskFolder, out: TextIO) -> int:
     """Project the run's model queries, tokens and time (see engine/projection.py); starts nothing."""
     print(f"dry run: simulating {config.evolution_generations} generations of {task.name}, then timing real queries",
           file=out, flush=True)
@@ -105,9 +106,10 @@ def dry_run(config: RunConfig, day_care: DayCare, task: Any, out: TextIO) -> int
     return 0
 
 
-def _breed(config: RunConfig, day_care: DayCare, task: Any, store: RunStore, backend: CachingBackend,
-           out: TextIO, stop: Callable[[], str | None] | None = None) -> tuple[dict[str, Any], str, int, str | None]:
-    genome = build_genome(config, day_care, task, backend)
+def _breed(config: RunConfig, day_care: DayCare, task: TaskFolder, store: RunStore, backend: CachingBackend,
+           cache: CallCache, out: TextIO, stop: Callable[[], str | None] | None = None,
+           ) -> tuple[dict[str, Any], str, int, str | None]:
+    genome = build_genome(config, day_care, task, backend, cache)
     trackers = Trackers(ConsoleTracker(verbose=config.verbose),
                         *([WandbTracker(config.wandb_project)] if config.use_wandb else []))
     breeder = Breeder(config, genome, store=store,
@@ -126,9 +128,7 @@ def _breed(config: RunConfig, day_care: DayCare, task: Any, store: RunStore, bac
             _send_figures(store, trackers)
     finally:
         trackers.finish()
-    evaluator = getattr(genome, "evaluator", None)
-    reused = evaluator.cached_results if evaluator is not None else 0
-    return report, genome.format_report(report), reused, breeder.stopped
+    return report, genome.format_report(report), genome.reused_results(), breeder.stopped
 
 
 def _send_figures(store: RunStore, trackers: Trackers) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from promptbreeder.backends.base import DecoderOptions
+from promptbreeder.backends.models import ModelSpec, resolve_model
 from promptbreeder.errors import ConfigError, UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,12 +24,15 @@ CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
 def _setting(default: Any, help: str, *, minimum: float | None = None, between: tuple[float, float] | None = None,
-             choices: tuple[str, ...] | None = None, default_text: str | None = None) -> Any:
-    """A field plus what the schema and the flag help need to know about it.
+             choices: tuple[str, ...] | None = None, default_text: str | None = None, defines_run: bool = True) -> Any:
+    """A field plus what the schema, the flag help and the run store need to know about it.
 
     `default_text` replaces the "(default: VALUE)" the flag help would show where VALUE means nothing.
+    `defines_run=False` marks a setting a continued run may change (a budget, a display or speed knob);
+    every other setting must equal the stored run's.
     """
-    meta = {"help": help, "minimum": minimum, "between": between, "choices": choices, "default_text": default_text}
+    meta = {"help": help, "minimum": minimum, "between": between, "choices": choices, "default_text": default_text,
+            "defines_run": defines_run}
     return field(default=default, metadata=meta)
 
 
@@ -48,13 +52,13 @@ class RunConfig:
         " 'sample(temperature=0.7, top_p=0.9)'", default_text="default: the task's decoders")
     fitness_test_suite: str | None = _setting(
         None, "JSON file of test examples used instead of the task's own suite", default_text="default: the task's suite")
-    is_async: bool = _setting(True, "run queries concurrently (takes effect when client_batch_size > 1)")
-    client_batch_size: int = _setting(16, "queries kept in flight at once", minimum=1)
-    server_batch_size: int = _setting(16, "rows the model generates together in one call", minimum=1)
+    is_async: bool = _setting(True, "run queries concurrently (takes effect when client_batch_size > 1)", defines_run=False)
+    client_batch_size: int = _setting(16, "queries kept in flight at once", minimum=1, defines_run=False)
+    server_batch_size: int = _setting(16, "rows the model generates together in one call", minimum=1, defines_run=False)
     population_size: int = _setting(50, "units (task prompts + mutation prompt) in the population", minimum=1)
     initial_prompts_per_unit: int = _setting(2, "task prompts each unit carries", minimum=1)
     evolution_generations: int = _setting(
-        20, "generations of binary tournaments; 0 only creates and scores the initial population", minimum=0)
+        20, "generations of binary tournaments; 0 only creates and scores the initial population", minimum=0, defines_run=False)
     num_eda_samples: int = _setting(10, "prompts shown to the estimation-of-distribution mutations", minimum=2)
     num_lamarckian_reasonings: int = _setting(
         2, "correct worked answers shown to the Lamarckian (working out to prompt) mutation", minimum=1)
@@ -68,22 +72,22 @@ class RunConfig:
     fitness_batch_size: int = _setting(100, "test examples drawn for each fitness evaluation", minimum=1)
     heldout_fraction: float = _setting(
         0.2, "share of the test suite kept out of evolution to report final scores on", between=(0.0, 1.0))
-    verbose: bool = _setting(False, "print progress details, and tracebacks on errors")
+    verbose: bool = _setting(False, "print progress details, and tracebacks on errors", defines_run=False)
     seed: int = _setting(0, "random seed for sampling, selection and the model", minimum=0)
     continue_run_number: int | None = _setting(
-        None, "number of an earlier run of this task to resume", minimum=0, default_text="default: start a new run")
+        None, "number of an earlier run of this task to resume", minimum=0, default_text="default: start a new run", defines_run=False)
     debug_mode: bool = _setting(
         False, "write into a separate debug run folder and apply the mutation operators in turn instead of at random")
-    device: str = _setting("auto", "where a local model runs", choices=DEVICES)
+    device: str = _setting("auto", "where a local model runs", choices=DEVICES, defines_run=False)
     max_llm_calls: int | None = _setting(
         None, "stop after the step during which this many model queries have been made (cached answers are free)",
-        minimum=1, default_text="default: no limit")
+        minimum=1, default_text="default: no limit", defines_run=False)
     max_generated_tokens: int | None = _setting(
         None, "stop after the step during which the model has generated this many tokens", minimum=1,
-        default_text="default: no limit")
+        default_text="default: no limit", defines_run=False)
     max_seconds: float | None = _setting(
         None, "stop after the step during which this many seconds of wall-clock time have passed", minimum=0,
-        default_text="default: no limit")
+        default_text="default: no limit", defines_run=False)
     calculate_entropy: bool = _setting(
         False, "measure the entropy of the model's next-token distribution at each generated step (local models);"
         " kept per fitness evaluation and per mutation, and averaged per generation in the events and on wandb")
@@ -93,9 +97,9 @@ class RunConfig:
         default_text="default: off")
     dry_run: bool = _setting(
         False, "print the projected model queries, generated tokens and time of this run (counted on a simulated run,"
-        " timed on a few real queries) and exit without starting it")
-    use_wandb: bool = _setting(False, "log the run to Weights & Biases")
-    wandb_project: str = _setting("promptbreeder", "Weights & Biases project to log to")
+        " timed on a few real queries) and exit without starting it", defines_run=False)
+    use_wandb: bool = _setting(False, "log the run to Weights & Biases", defines_run=False)
+    wandb_project: str = _setting("promptbreeder", "Weights & Biases project to log to", defines_run=False)
 
     def validate(self) -> "RunConfig":
         """Check every value and the rules between them; raises UsageError with a one-line message."""
@@ -109,6 +113,26 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def fitness_variants(self) -> list[str]:
+        """The fitness tests each prompt is scored with, in order: "noCoT", "CoT" (validate() keeps one on)."""
+        return [variant for variant, on in (("noCoT", self.test_noCoT), ("CoT", self.test_CoT)) if on]
+
+    @functools.cached_property
+    def model_spec(self) -> ModelSpec:
+        """The model, resolved once per run (ModelError for a name no form accepts)."""
+        return resolve_model(self.model_name_or_path)
+
+    @property
+    def model_identity(self) -> str:
+        """The model's canonical name, which the run cache keys answers by."""
+        return self.model_spec.identity
+
+    @functools.cached_property
+    def decoder_override(self) -> DecoderOptions | None:
+        """`decoder_options_override`, parsed (validated with the other settings), or None."""
+        return DecoderOptions.parse(self.decoder_options_override) if self.decoder_options_override else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "saved config") -> "RunConfig":
@@ -124,6 +148,11 @@ SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunCon
 
 def setting_fields() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def changeable_settings() -> frozenset[str]:
+    """Settings a continued run may change (`defines_run=False`); the others define the run."""
+    return frozenset(f.name for f in dataclasses.fields(RunConfig) if not f.metadata["defines_run"])
 
 
 @functools.cache

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from promptbreeder.backends.base import Backend, DecoderOptions
+from promptbreeder.config import RunConfig
 from promptbreeder.errors import UsageError
-from promptbreeder.genomes.text import TextGenome
+from promptbreeder.genomes.text.genome import TextGenome
+from promptbreeder.package_queries import package_query_text
 
-PACKAGE_QUERIES = Path(__file__).resolve().parent / "queries"
 
 
 @dataclass
@@ -51,15 +52,14 @@ def optimize(task: str, question: str, f: Callable[[str], tuple[float, str]], x0
     decoder_options = DecoderOptions.parse(decoder)  # before loading a model: a bad decoder wastes nothing
     own_backend = backend is None
     if own_backend:
-        from promptbreeder.backends.lmql_local import LMQLLocalBackend
+        from promptbreeder.backends.lmql.backend import LMQLLocalBackend
         from promptbreeder.backends.models import resolve_model
 
         backend = LMQLLocalBackend(resolve_model(model).local_dir())
-    from promptbreeder.config import RunConfig
 
     config = RunConfig(task="optimize", population_size=max(population, 2), evolution_generations=max_steps, seed=seed)
     genome = TextGenome(config, task, question, f, x0, backend=backend, kind=kind,
-                        query_text=lambda name: (PACKAGE_QUERIES / f"{name}.lmql").read_text(encoding="utf-8"),
+                        query_text=package_query_text,
                         decoder=decoder_options, history_window=history_window,
                         max_solution_tokens=max_solution_tokens)
     try:
@@ -92,9 +92,9 @@ def _chain(genome: TextGenome, max_steps: int, stop_score: float | None, rng: ra
     return max_steps, "stop_score" if _reached(genome, stop_score) else "max_steps"
 
 
-def _population(genome: TextGenome, config: Any, max_steps: int, stop_score: float | None,
+def _population(genome: TextGenome, config: RunConfig, max_steps: int, stop_score: float | None,
                 run_dir: str | Path | None) -> tuple[int, str]:
-    from promptbreeder.engine import Breeder
+    from promptbreeder.evolution import Breeder
     from promptbreeder.store.run_store import RunStore
 
     folder = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="pb-optimize-"))

@@ -26,7 +26,7 @@ def real_model_dir():
 
 @pytest.fixture(scope="session")
 def real_backend(real_model_dir):
-    from promptbreeder.backends.lmql_local import LMQLLocalBackend
+    from promptbreeder.backends.lmql.backend import LMQLLocalBackend
 
     backend = LMQLLocalBackend(real_model_dir, device="cpu", client_batch_size=8, server_batch_size=8, chunk_size=16)
     yield backend
@@ -162,3 +162,18 @@ def add_toy_hpo_task(tmp_path, monkeypatch):
         return folder / task
 
     return add
+
+
+@pytest.fixture(scope="session")
+def query_compiles():
+    """`query_compiles(text)`: LMQL compiles the query text (with a decoder clause, as the backends send
+    it), else AssertionError naming LMQL's complaint."""
+    from lmql.api.queries import query_from_string
+
+    def check(text: str) -> None:
+        try:
+            query_from_string(f"argmax\n{text.strip()}\n")
+        except Exception as exc:  # LMQL raises many kinds for a query it cannot compile
+            raise AssertionError(f"query does not compile: {type(exc).__name__}: {exc}") from None
+
+    return check

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from promptbreeder import cli
+from promptbreeder.commands import breed
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "arithmetic_1_digit_addition"
@@ -80,7 +81,7 @@ def test_a_signal_finishes_the_step_saves_and_reports(day_care, breeding_config,
 def test_budget_flags_are_on_the_command_line_and_may_change_when_continuing(capsys):
     assert cli.main(["--max_llm_calls", "0", "--task", TASK]) == 2
     assert "max_llm_calls" in capsys.readouterr().err
-    help_text = cli.build_parser().format_help()
+    help_text = breed.build_parser().format_help()
     assert "--max_llm_calls" in help_text and "--max_generated_tokens" in help_text and "--max_seconds" in help_text
 
 

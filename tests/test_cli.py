@@ -1,4 +1,5 @@
-"""The command line: flags, help, precedence through main, and how main maps errors to exit codes."""
+"""The command line: breeding flags and help (commands/breed.py), precedence through cli.main, and how
+cli.main maps errors to exit codes."""
 
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from promptbreeder import cli
+from promptbreeder.commands import breed
 from promptbreeder.config import SETTING_NAMES, RunConfig
 from promptbreeder.errors import ConfigError, RunError, UsageError
 
@@ -42,7 +44,7 @@ def fake_app(monkeypatch):
 
 def help_text(capsys) -> str:
     with pytest.raises(SystemExit) as exc:
-        cli.build_parser().parse_args(["--help"])
+        breed.build_parser().parse_args(["--help"])
     assert exc.value.code == 0
     return capsys.readouterr().out
 
@@ -60,7 +62,7 @@ def test_every_flag_is_in_help(capsys, name):
 
 
 def test_every_setting_has_a_flag_in_exactly_one_group():
-    grouped = [name for names in cli.FLAG_GROUPS.values() for name in names]
+    grouped = [name for names in breed.FLAG_GROUPS.values() for name in names]
     assert sorted(grouped) == sorted(SETTING_NAMES)
 
 
@@ -70,24 +72,24 @@ def test_help_explains_defaults_model_forms_and_examples(capsys):
         assert form in text
     assert "(default: 50)" in text and "(default: day_care)" in text and "(required)" in text
     assert "--no-test_CoT" in text and "(default: on)" in text and "(default: off)" in text
-    for heading in cli.FLAG_GROUPS:
+    for heading in breed.FLAG_GROUPS:
         assert heading + ":" in text
     assert text.count("python -m promptbreeder --config") == 2
 
 
 def test_parser_defaults_are_suppressed():
-    assert vars(cli.build_parser().parse_args([])) == {}
+    assert vars(breed.build_parser().parse_args([])) == {}
 
 
 @pytest.mark.parametrize("name", BOOLEAN_FLAGS)
 def test_boolean_flags_have_a_negative_form(name):
-    parser = cli.build_parser()
+    parser = breed.build_parser()
     assert vars(parser.parse_args([f"--{name}"])) == {name: True}
     assert vars(parser.parse_args([f"--no-{name}"])) == {name: False}
 
 
 def test_flag_values_are_converted():
-    args = vars(cli.build_parser().parse_args(
+    args = vars(breed.build_parser().parse_args(
         ["--population_size", "3", "--heldout_fraction", "0.3", "--continue_run_number", "2", "--device", "cpu"]))
     assert args == {"population_size": 3, "heldout_fraction": 0.3, "continue_run_number": 2, "device": "cpu"}
 

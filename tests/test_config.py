@@ -267,3 +267,12 @@ def test_yaml_problem_is_a_config_error_and_a_usage_error(in_tmp):
     with pytest.raises(UsageError) as exc:
         load_yaml_config("x")
     assert isinstance(exc.value, ConfigError) and exc.value.exit_code == 2
+
+
+def test_the_settings_a_continued_run_may_change_are_marked_on_the_fields():
+    from promptbreeder.config import changeable_settings, setting_fields
+
+    may_change = changeable_settings()
+    assert {"evolution_generations", "max_llm_calls", "max_seconds", "verbose", "device"} <= may_change
+    assert not {"model_name_or_path", "task", "seed", "population_size", "heldout_fraction"} & may_change
+    assert all(isinstance(f.metadata["defines_run"], bool) for f in setting_fields().values())

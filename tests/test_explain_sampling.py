@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from promptbreeder import explain_sampling as ex
+from promptbreeder.commands import explain_sampling as ex
 
 LOGITS = torch.tensor([2.0, 1.0, 0.5, 3.0, -1.0, 0.0, 1.5, -2.0])
 

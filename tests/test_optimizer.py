@@ -226,9 +226,9 @@ def default_backend(monkeypatch):
             self.closed = True
             super().close()
 
-    module = types.ModuleType("promptbreeder.backends.lmql_local")
+    module = types.ModuleType("promptbreeder.backends.lmql.backend")
     module.LMQLLocalBackend = Local
-    monkeypatch.setitem(sys.modules, "promptbreeder.backends.lmql_local", module)
+    monkeypatch.setitem(sys.modules, "promptbreeder.backends.lmql.backend", module)
     from promptbreeder.backends import models
 
     monkeypatch.setattr(models, "resolve_model", lambda name: SimpleNamespace(local_dir=lambda: f"/models/{name}"))

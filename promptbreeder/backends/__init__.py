@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, QueryResult, Usage
-from promptbreeder.backends.models import resolve_model
+from promptbreeder.backends.models import ModelSpec, resolve_model
 
-__all__ = ["Backend", "DecoderOptions", "QueryRequest", "QueryResult", "Usage", "create_backend"]
+__all__ = ["Backend", "DecoderOptions", "ModelSpec", "QueryRequest", "QueryResult", "Usage", "create_backend",
+           "resolve_model"]
+
+if TYPE_CHECKING:
+    from promptbreeder.config import RunConfig
 
 
-def create_backend(config) -> Backend:
+
+def create_backend(config: "RunConfig") -> Backend:
     """The backend for a `RunConfig`: our in-process engine for local weights, LMQL's own otherwise."""
-    from promptbreeder.backends.lmql_local import LMQLBackend, LMQLLocalBackend
+    from promptbreeder.backends.lmql.backend import LMQLBackend, LMQLLocalBackend
 
-    spec = resolve_model(config.model_name_or_path)
+    spec = config.model_spec  # resolved once per run
     if spec.kind == "servers":
-        from promptbreeder.backends.lmql_servers import LMQLServersBackend
+        from promptbreeder.backends.lmql.servers import LMQLServersBackend
 
         return LMQLServersBackend(spec.identifier, spec.endpoints, client_batch_size=config.client_batch_size,
                                   chunk_size=config.chunk_size, is_async=config.is_async)

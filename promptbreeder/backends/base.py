@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
+import hashlib
+import json
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -163,6 +166,13 @@ class QueryRequest:
     seed: int | None = None
     name: str = ""  # e.g. the .lmql file name, for accounting and logs
 
+    def key(self, model: str = "") -> str:
+        """Stable identity of this request to `model` (its canonical name): query text, inputs, decoder
+        and seed. The run cache and recorded transcripts key answers by it; the name is only a label."""
+        payload = json.dumps([model, self.query, self.inputs, dataclasses.asdict(self.decoder), self.seed],
+                             sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
 
 @dataclass
 class QueryResult:
@@ -247,7 +257,9 @@ def stop_phrases(query: str) -> tuple[str, ...]:
 
 
 class Backend(ABC):
-    """Runs LMQL queries. Subclasses implement `_run_batch`; everything else is shared."""
+    """Runs LMQL queries. Subclasses implement `run_batch` (async: the extension point a wrapper such as
+    `CachingBackend` calls on the backend it wraps); `run_many` runs it on the backend's own event loop and
+    counts usage."""
 
     name = "backend"
 
@@ -257,7 +269,7 @@ class Backend(ABC):
         self._lock = threading.Lock()
 
     @abstractmethod
-    async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+    async def run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
         """Run the requests concurrently; return one result per request, errors inside results."""
 
     def run_many(self, requests: list[QueryRequest]) -> list[QueryResult]:
@@ -267,7 +279,7 @@ class Backend(ABC):
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
-            results = self._loop.run_until_complete(self._run_batch(list(requests)))
+            results = self._loop.run_until_complete(self.run_batch(list(requests)))
         for request, result in zip(requests, results):
             self.usage.record(request, result)
         return results

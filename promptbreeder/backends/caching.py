@@ -7,7 +7,7 @@ Only successful results are stored. A cached answer comes back with `cached=True
 from __future__ import annotations
 
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult
-from promptbreeder.store.cache import CallCache, call_key
+from promptbreeder.store.cache import CallCache
 
 
 class CachingBackend(Backend):
@@ -17,15 +17,15 @@ class CachingBackend(Backend):
         super().__init__()
         self.inner, self.cache, self.model = inner, cache, model
 
-    async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
-        keys = [call_key(self.model, r) for r in requests]
+    async def run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+        keys = [r.key(self.model) for r in requests]
         results: list[QueryResult | None] = []
         for key in keys:
             hit = self.cache.get_call(key)
             results.append(None if hit is None else QueryResult(cached=True, **hit))
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
-            fresh = await self.inner._run_batch([requests[i] for i in missing])
+            fresh = await self.inner.run_batch([requests[i] for i in missing])
             for i, result in zip(missing, fresh):
                 results[i] = result
                 if result.ok:

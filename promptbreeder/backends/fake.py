@@ -2,7 +2,7 @@
 
 Replies come from, in order of precedence:
 - `responder(request) -> dict | str`: computes the variables (a str fills the first hole);
-- `transcript`: replies recorded from a real backend, keyed by `request_key` (see `Recorder`);
+- `transcript`: replies recorded from a real backend, keyed by `QueryRequest.key` (see `Recorder`);
 - `replies`: a list of dicts/strings handed out in order (cycling), or a dict mapping a query
   `name` to such a list.
 A request no source answers gets every hole filled with `default` (an error when `strict`).
@@ -10,23 +10,15 @@ A request no source answers gets every hole filled with `default` (an error when
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes
 
 _INPUT_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def request_key(request: QueryRequest) -> str:
-    """Stable identity of a request: query text, inputs, decoder and seed."""
-    payload = json.dumps([request.query, request.inputs, asdict(request.decoder), request.seed], sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
 def render_prompt(request: QueryRequest, variables: dict[str, str]) -> str:
@@ -56,7 +48,7 @@ class FakeBackend(Backend):
         self.batches: list[list[str]] = []  # the query names of each batch: what went out together
         self._cursor: dict[str, int] = {}
 
-    async def _run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
+    async def run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
         self.batches.append([r.name for r in requests])
         return [self._answer(r) for r in requests]
 
@@ -82,7 +74,7 @@ class FakeBackend(Backend):
     def _reply(self, request: QueryRequest):
         if self.responder is not None:
             return self.responder(request)
-        key = request_key(request)
+        key = request.key()
         if key in self.transcript:
             return self.transcript[key]
         replies = self.replies
@@ -106,11 +98,11 @@ class Recorder(Backend):
         self.inner = inner
         self.transcript: dict[str, dict] = {}
 
-    async def _run_batch(self, requests):
-        results = await self.inner._run_batch(requests)
+    async def run_batch(self, requests):
+        results = await self.inner.run_batch(requests)
         for request, result in zip(requests, results):
             if result.ok:
-                self.transcript[request_key(request)] = result.variables
+                self.transcript[request.key()] = result.variables
         return results
 
     def save(self, path: str | Path) -> None:

@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptbreeder.errors import ModelError
@@ -34,7 +34,7 @@ ACCEPTED_FORMS = (
     f"'{EMBEDDED_MODEL}' (the embedded default), a local Hugging Face model folder (with config.json), "
     "a local .gguf file, an LMQL model string ('local:<folder>', 'openai/<model>', 'random', 'llama.cpp:<file>'),"
     " or LMQL inference servers 'lmql-serve:<model>@<host:port>[,<host:port>...]'"
-    " (started with `python -m promptbreeder.serve`)"
+    " (started with `python -m promptbreeder serve`)"
 )
 SERVERS_PREFIX = "lmql-serve:"
 
@@ -62,9 +62,14 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A resolved `--model_name_or_path`. `identity` names the model's weights wherever they are served
+    from: the run cache keys answers by it, so the same folder spelt two ways, or one model behind other
+    servers, shares its answers."""
+
     kind: str  # "embedded" | "hf_dir" | "gguf" | "lmql" | "servers"
     identifier: str
     endpoints: tuple[str, ...] = ()  # "servers": host:port of each LMQL inference server
+    identity: str = field(default="", compare=False)
 
     def local_dir(self) -> str:
         """A Hugging Face folder holding the weights (converting GGUF once); not for LMQL strings."""
@@ -85,25 +90,25 @@ def resolve_model(value: str) -> ModelSpec:
     if not value:
         raise ModelError(f"no model given; accepted forms: {ACCEPTED_FORMS}")
     if value == EMBEDDED_MODEL:
-        return ModelSpec("embedded", value)
+        return ModelSpec("embedded", value, identity=value)
     if value.startswith(SERVERS_PREFIX):
         return _servers_spec(value)
     path = Path(value).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"model folder {value} has no config.json; expected a Hugging Face model folder")
-        return ModelSpec("hf_dir", str(path))
+        return ModelSpec("hf_dir", str(path), identity=str(path.resolve()))
     if value.endswith(".gguf"):
         if not path.is_file():
             raise ModelError(f"GGUF file {value} does not exist")
-        return ModelSpec("gguf", str(path))
+        return ModelSpec("gguf", str(path), identity=str(path.resolve()))
     if value.startswith("local:"):
         inner = Path(value[len("local:"):]).expanduser()
         if inner.is_dir():
             return resolve_model(str(inner))
-        return ModelSpec("lmql", value)
+        return ModelSpec("lmql", value, identity=value)
     if value == "random" or value.startswith(LMQL_PREFIXES):
-        return ModelSpec("lmql", value)
+        return ModelSpec("lmql", value, identity=value)
     if os.sep in value or value.startswith("."):
         raise ModelError(f"model path {value} does not exist; accepted forms: {ACCEPTED_FORMS}")
     raise ModelError(f"unknown model {value!r}; accepted forms: {ACCEPTED_FORMS}")
@@ -121,7 +126,7 @@ def _servers_spec(value: str) -> ModelSpec:
     served = resolve_model(model)
     if served.kind not in ("embedded", "hf_dir", "gguf"):
         raise ModelError(f"{value!r}: the served model must be local weights ({ACCEPTED_FORMS_HINT})")
-    return ModelSpec("servers", served.local_dir(), endpoints)
+    return ModelSpec("servers", served.local_dir(), endpoints, identity=served.identity)
 
 
 def embedded_gguf_path() -> Path:

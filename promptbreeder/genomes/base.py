@@ -17,13 +17,15 @@ bred and reported:
 - `state()` / `load_state(state)` — the genome's own part of a snapshot (top-level keys listed in
   `STATE_KEYS`), e.g. operator statistics; `individual_from_dict` restores an individual.
 - `label(individual)` — one line that shows an individual in logs and dashboards.
+- `stand_in_objective(score)` — for --dry-run, where the genome scores with something other than the model.
 
 A user's function that scores an individual (an HPO objective, a text evaluator, `optimize`'s `f`) may
 raise or return garbage: `guarded_call` turns that into a failed evaluation (the worst fitness, -inf,
 with the reason kept) so the run goes on.
 
 Individuals are plain dataclasses with `id`, `fitness`, `generation`, `parent`, `operator` and a
-JSON-serialisable `to_dict()`. Genome kinds are registered in `genomes/registry.py`.
+JSON-serialisable `to_dict()`. Genome kinds (task folder, genome, saved runs) are `genomes/kind.py`
+entries registered in `genomes/registry.py`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 COPY_OPERATOR = "copy"  # a child that is a plain copy of its parent, after every operator failed
 FAILED_FITNESS = float("-inf")  # an evaluation that raised: it loses every tournament
@@ -59,14 +61,10 @@ def history_window(evaluations: Sequence[dict], size: int, sign: float = 1.0) ->
     return best + [e for e in reversed(evaluations) if e not in best][: size - len(best)]
 
 
-class Individual(Protocol):
-    id: str
-    fitness: float | None
-    generation: int
-    parent: str | None
-    operator: str | None
-
-    def to_dict(self) -> dict[str, Any]: ...
+def ranked(population: Sequence[Any]) -> list[Any]:
+    """Scored individuals, fittest first (population order among equals)."""
+    scored = [u for u in population if u.fitness is not None]
+    return sorted(scored, key=lambda u: -u.fitness)
 
 
 @dataclass
@@ -126,6 +124,16 @@ class Genome(ABC):
 
     def state(self) -> dict[str, Any]:
         return {}
+
+    def reused_results(self) -> int:
+        """Scores this run took from the run's cache instead of asking the model again."""
+        return 0
+
+    def stand_in_objective(self, score: Callable[[str], float]) -> Callable[[], None] | None:
+        """--dry-run: replace a scoring function that is not the model (an HPO objective, a text or code
+        evaluator) by `score` of a text; return a call that runs the real one once (on the first
+        evaluated individual), to time it. None: the model is the objective, nothing to replace."""
+        return None
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what `state()` returned (keys validated by the Breeder against STATE_KEYS)."""

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptbreeder.daycare import jsonio
-from promptbreeder.daycare.jsonio import fail
+from promptbreeder import jsonio
+from promptbreeder.jsonio import fail
 from promptbreeder.errors import UsageError
 
 ANSWER_TYPES = ("choice", "number", "text")

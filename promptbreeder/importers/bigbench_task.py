@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptbreeder.daycare.jsonio import fail, read_json
+from promptbreeder.jsonio import fail, read_json
 from promptbreeder.errors import UsageError
 from promptbreeder.importers.base import Importer, ImportOptions, Record, Source, short
 from promptbreeder.importers.record_fields import best_scored, target_value

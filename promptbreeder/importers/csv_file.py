@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Iterator
 
-from promptbreeder.daycare.jsonio import fail
+from promptbreeder.jsonio import fail
 from promptbreeder.importers.base import Importer, ImportOptions, Source, read_text
 from promptbreeder.importers.record_fields import records_from_rows
 

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from promptbreeder.daycare.jsonio import fail, read_json
+from promptbreeder.jsonio import fail, read_json
 from promptbreeder.errors import UsageError
 from promptbreeder.importers.base import Importer, ImportOptions, Record, Source
 from promptbreeder.importers.csv_file import csv_column, csv_rows

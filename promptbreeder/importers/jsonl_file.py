@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from promptbreeder.daycare.jsonio import fail
+from promptbreeder.jsonio import fail
 from promptbreeder.importers.base import Importer, ImportOptions, Source, read_text
 from promptbreeder.importers.record_fields import records_from_rows
 

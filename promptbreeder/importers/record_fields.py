@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from promptbreeder.daycare.jsonio import fail, json_path
+from promptbreeder.jsonio import fail, json_path
 from promptbreeder.importers.base import ImportOptions, Record, short
 
 Locate = Callable[[str, str], str]  # (row's where, field name) -> where of that field

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptbreeder.daycare.jsonio import fail
+from promptbreeder.jsonio import fail
 from promptbreeder.errors import UsageError
 from promptbreeder.importers.base import Importer
 from promptbreeder.importers.bigbench_task import BigBenchImporter

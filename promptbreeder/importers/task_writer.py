@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from promptbreeder.daycare.jsonio import fail
-from promptbreeder.daycare.loader import TASK_FILE, Task, load_task_folder
+from promptbreeder.jsonio import fail
+from promptbreeder.daycare.loader import TASK_FILE, load_task_folder
+from promptbreeder.genomes.prompt.task import Task
 from promptbreeder.errors import DayCareError, UsageError
 from promptbreeder.importers.answer_rules import Decision, decide
 from promptbreeder.importers.base import Source

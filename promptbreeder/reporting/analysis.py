@@ -7,16 +7,14 @@ HTML page only draw what these return.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
+from promptbreeder.genomes.base import COPY_OPERATOR
 from promptbreeder.reporting.load import RunData
 
-COPY_OPERATOR = "copy"  # the engine's name for a child copied after every operator failed (genomes/base.py)
 WORD_RE = re.compile(r"\w+")
 
 
@@ -43,12 +41,7 @@ class OperatorRate:
 
 def unit_text(run: RunData, unit: dict[str, Any]) -> str:
     """What was bred, in full: the task prompts, the configuration or the text."""
-    if run.kind == "prompt":
-        return " … ".join(p for p in unit.get("task_prompts", [])[:2] if p)  # as the dashboard rows show it
-    if run.kind in ("config", "generation"):
-        config = unit.get("config", {})
-        return run.space.format_config(config) if run.space is not None else json.dumps(config, default=repr)
-    return str(unit.get("text", ""))
+    return run.genome.unit_text(unit, run.space)
 
 
 def short_label(text: str, limit: int = 90) -> str:
@@ -153,7 +146,7 @@ def diversity_curve(run: RunData) -> list[tuple[int, float]]:
     parameters of the distance in the unit cube (the search space's bounds and log scales, else the
     range seen in the run), a categorical counting 1 when the choices differ.
     """
-    if run.kind in ("config", "generation"):
+    if run.genome.configurations:
         distance = _config_distance(run)
     else:
         def distance(a: dict, b: dict) -> float:
@@ -226,7 +219,7 @@ def units_by_id(run: RunData) -> dict[str, dict[str, Any]]:
 def ranked_units(run: RunData) -> list[dict[str, Any]]:
     """The last population, fittest first (population order among equals), unscored units last. A unit
     only the report scored ranks by that score (its fitness: negated when minimising)."""
-    sign = -1.0 if run.kind in ("config", "generation") and run.direction == "minimize" else 1.0
+    sign = -1.0 if run.genome.configurations and run.direction == "minimize" else 1.0
     reported = reported_scores(run)
 
     def fitness(unit: dict[str, Any]) -> float | None:
@@ -271,26 +264,11 @@ def lineage(run: RunData, unit_id: str | None = None) -> list[dict[str, Any]]:
 
 
 def report_text(run: RunData) -> str | None:
-    """The genome's `format_report` of report.json, as the run printed it at its end.
-
-    Building a genome needs a backend and the task; the formatting code needs neither (config: only the
-    search space's `format_config`; text: nothing), so it is called with a stand-in for the genome.
-    """
+    """The genome's end-of-run text of report.json, as the run printed it (no model or task needed)."""
     if run.report is None:
         return None
     try:
-        if run.kind == "prompt":
-            from promptbreeder.engine.report import format_report
-
-            return format_report(run.report)
-        if run.kind in ("config", "generation"):
-            from promptbreeder.genomes.config import ConfigGenome
-
-            space = run.space or SimpleNamespace(format_config=lambda c: json.dumps(c, default=repr))
-            return ConfigGenome.format_report(SimpleNamespace(space=space), run.report)
-        from promptbreeder.genomes.text import TextGenome
-
-        return TextGenome.format_report(None, run.report)
+        return run.genome.format_saved_report(run.report, run.space)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a report.json from another version
         run.problems.append(f"report.json cannot be formatted ({type(exc).__name__}: {exc})")
         return None

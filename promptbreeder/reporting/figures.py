@@ -82,7 +82,7 @@ def fitness_figure(run: RunData) -> Figure | str:
 def heldout_figure(run: RunData) -> Figure | str:
     if run.report is None:
         return "report.json is missing: the run is still going or was stopped before its end"
-    if run.kind == "prompt":
+    if "rows" in run.report:  # bred individuals against baselines on held-out examples (prompt genome)
         return _heldout_bars(run.report)
     return _best_so_far(run)
 
@@ -145,7 +145,7 @@ def diversity_figure(run: RunData) -> Figure | str:
     figure = Figure(figsize=(7, 4))
     ax = figure.add_subplot()
     ax.plot([g for g, _ in curve], [d for _, d in curve], marker="o", color=BRED)
-    measure = ("mean distance of normalised configurations" if run.kind in ("config", "generation")
+    measure = ("mean distance of normalised configurations" if run.genome.configurations
                else "mean 1 - Jaccard of word sets")
     ax.set_xlabel("generation")
     ax.set_ylabel(measure)

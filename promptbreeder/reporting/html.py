@@ -94,7 +94,7 @@ def _lineage_table(run: RunData) -> str:
 
 def _top_units(run: RunData) -> str:
     units = analysis.ranked_units(run)[:TOP_UNITS]
-    extra = run.kind == "prompt"
+    extra = any("mutation_prompt" in u for u in units)  # units bred with a mutation prompt (prompt genome)
     head = ("<tr><th>unit</th><th>score</th><th>generation</th><th>made by</th><th>parent</th><th>what was bred</th>"
             + ("<th>mutation prompt</th>" if extra else "") + "</tr>")
     rows = [f"<tr><td>{_e(u['id'])}</td><td>{_score(analysis.unit_score(run, u))}</td>"

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from promptbreeder.errors import UsageError
+from promptbreeder.genomes.kind import GenomeKind
+from promptbreeder.genomes.registry import KINDS, saved_kind
 from promptbreeder.store.run_store import FORMAT_VERSION, STEP_RE
 
-KINDS = ("prompt", "config", "generation", "text", "code")
 MAX_LISTED_RUNS = 8  # runs named in the error for a wrong path; more would not fit one line
 
 
@@ -30,13 +31,18 @@ class Snapshot:
 class RunData:
     folder: Path
     config: dict[str, Any]
-    kind: str  # one of KINDS
+    kind: str  # the genome kind's name (a key of genomes.registry.KINDS)
     snapshots: list[Snapshot]  # readable ones, oldest first; never empty
     events: list[dict[str, Any]]
     report: dict[str, Any] | None  # report.json; None while a run goes on or after it was killed
     task: dict[str, Any] | None = None  # task_description.json, when the task folder can be found
-    space: Any = None  # the config genome's SearchSpace, when known
+    space: Any = None  # the search space of a kind whose units are configurations, when known
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def genome(self) -> GenomeKind:
+        """The kind's registry entry: how its units read as text, its search space, its report text."""
+        return KINDS[self.kind]
 
     @property
     def last(self) -> Snapshot:
@@ -69,20 +75,15 @@ def load_run(folder: str | Path) -> RunData:
     kind = detect_kind(population, task, report if isinstance(report, dict) else None)
     run = RunData(folder=folder, config=config, kind=kind, snapshots=snapshots, events=_read_events(folder),
                   report=report if isinstance(report, dict) else None, task=task, problems=problems)
-    run.space = _search_space(run)
+    run.space = run.genome.saved_space(task)
     return run
 
 
 def detect_kind(population: list[dict[str, Any]], task: dict | None, report: dict | None) -> str:
-    """The genome kind, from the units themselves; the task (or report) only tells config from
-    generation and text from code, which share a unit type."""
-    unit = population[0] if population else {}
+    """The genome kind's name: the one the task (or report) declares when the units fit it, else the
+    kind that recognises the units themselves (see `genomes.registry.saved_kind`)."""
     declared = (task or {}).get("genome") or (report or {}).get("genome")
-    if "config" in unit:
-        return "generation" if declared == "generation" else "config"
-    if "text" in unit:
-        return "code" if declared == "code" else "text"
-    return "prompt"
+    return saved_kind(population, declared).name
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -153,22 +154,6 @@ def _find_task(folder: Path, config: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(data, dict):
             return data
     return None
-
-
-def _search_space(run: RunData) -> Any:
-    """The SearchSpace of a config or generation run (bounds and log scales for normalising), or None."""
-    if run.kind not in ("config", "generation"):
-        return None
-    from promptbreeder.hpo.space import SearchSpace, SearchSpaceError
-
-    if run.kind == "generation":
-        from promptbreeder.genomes.generation import SPACE as spec
-    else:
-        spec = (run.task or {}).get("search_space")
-    try:
-        return SearchSpace.from_spec(spec) if spec else None
-    except (SearchSpaceError, TypeError, ValueError):  # an edited task folder: normalise by observed ranges
-        return None
 
 
 # -- the error for a wrong path ---------------------------------------------------------------------

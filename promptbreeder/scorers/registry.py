@@ -11,6 +11,7 @@ from typing import Any, Callable
 import jsonschema
 
 from promptbreeder.errors import UsageError
+from promptbreeder.jsonio import describe_schema_error, short_repr
 from promptbreeder.scorers.base import Scorer
 
 _REGISTRY: dict[str, type[Scorer]] = {}
@@ -56,68 +57,15 @@ def args_schema(name: str) -> dict[str, Any]:
     }
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def describe_schema_error(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
-    """`(json_path_parts, expectation)` for one jsonschema error, worded for people, one line."""
-    path = list(error.absolute_path)
-    kind, value, got = error.validator, error.validator_value, error.instance
-    if kind == "required":
-        props = error.schema.get("properties", {})
-        missing = next((k for k in value if isinstance(got, dict) and k not in got), value[0])
-        desc = props.get(missing, {}).get("description")
-        return path + [missing], f"expected required field {missing!r}{f' ({desc})' if desc else ''}, but it is missing"
-    if kind == "additionalProperties" and isinstance(got, dict):
-        allowed = list(error.schema.get("properties", {}))
-        extra = sorted(k for k in got if k not in allowed)
-        key = extra[0] if extra else "?"
-        return path + [key], f"expected one of the allowed keys {', '.join(allowed)} (got unknown key {key!r})"
-    if kind == "type":
-        names = value if isinstance(value, list) else [value]
-        words = {"string": "a string", "integer": "an integer", "number": "a number", "object": "an object",
-                 "array": "a list", "boolean": "true or false", "null": "null"}
-        return path, f"expected {' or '.join(words.get(n, n) for n in names)} (got {_json_type(got)} {_short(got)})"
-    if kind == "enum":
-        return path, f"expected one of {', '.join(map(str, value))} (got {_short(got)})"
-    if kind == "const":
-        return path, f"expected {_short(value)} (got {_short(got)})"
-    if kind == "minLength":
-        return path, f"expected a string of at least {value} character(s) (got {_short(got)})"
-    if kind == "pattern":
-        hint = error.schema.get("description") or f"a string matching {value}"
-        return path, f"expected {hint} (got {_short(got)})"
-    if kind == "minItems":
-        return path, f"expected a list of at least {value} item(s) (got {len(got)})"
-    if kind == "maxItems":
-        return path, f"expected a list of at most {value} item(s) (got {len(got)})"
-    if kind == "uniqueItems":
-        return path, f"expected distinct items (got duplicates in {_short(got)})"
-    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
-        return path, f"expected a value {op} {value} (got {_short(got)})"
-    return path, f"expected {error.schema.get('description') or 'a valid value'} ({error.message})"
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "object"}.get(
-        type(value), type(value).__name__
-    )
-
-
 def spec_problem(spec: Any) -> tuple[list[Any], str] | None:
     """Why `spec` is not a valid `fitness_scorer` value: `(path_below_spec, expectation)`, or None."""
     if not isinstance(spec, dict):
-        return [], f"expected an object like {{\"type\": \"exact_match\"}} (got {_short(spec)})"
+        return [], f"expected an object like {{\"type\": \"exact_match\"}} (got {short_repr(spec)})"
     if "type" not in spec:
         return ["type"], f"expected required field 'type', one of {', '.join(available_scorers())}"
     name = spec["type"]
     if not isinstance(name, str) or name not in available_scorers():
-        return ["type"], f"expected one of {', '.join(available_scorers())} (got {_short(name)})"
+        return ["type"], f"expected one of {', '.join(available_scorers())} (got {short_repr(name)})"
     validator = jsonschema.Draft202012Validator(args_schema(name))
     error = jsonschema.exceptions.best_match(validator.iter_errors(spec))
     if error is not None:

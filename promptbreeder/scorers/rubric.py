@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from promptbreeder.backends.base import DecoderOptions, QueryRequest
 from promptbreeder.errors import BackendError, UsageError
+from promptbreeder.package_queries import package_query_text
 from promptbreeder.scorers.base import Scorer, clip01
 from promptbreeder.scorers.registry import register
 
@@ -61,8 +62,6 @@ class LLMRubric(Scorer):
             if self._query_lookup is not None:
                 self._query = self._query_lookup(QUERY_NAME)
             else:
-                from promptbreeder.daycare.loader import package_query_text  # late: daycare imports scorers
-
                 self._query = package_query_text(QUERY_NAME)
         return self._query
 

@@ -9,11 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-from promptbreeder.backends.base import QueryRequest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -21,12 +18,6 @@ CREATE TABLE IF NOT EXISTS calls (
     prompt TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, generated_tokens INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS fitness (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-
-
-def call_key(model: str, request: QueryRequest) -> str:
-    payload = json.dumps([model, request.query, request.inputs, asdict(request.decoder), request.seed],
-                         sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def fitness_key(*parts: Any) -> str:

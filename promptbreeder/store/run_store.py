@@ -27,12 +27,6 @@ FORMAT_VERSION = 1
 RUN_RE = re.compile(r"^run_(\d+)$")
 STEP_RE = re.compile(r"^step_(\d+)\.json$")
 
-# Settings that may change when a run is continued; every other setting defines the run.
-BUDGET_SETTINGS = frozenset({
-    "evolution_generations", "verbose", "use_wandb", "wandb_project", "is_async", "client_batch_size",
-    "server_batch_size", "device", "continue_run_number", "max_llm_calls", "max_generated_tokens", "max_seconds",
-    "dry_run",
-})
 
 
 @dataclass(frozen=True)
@@ -83,20 +77,22 @@ class RunStore:
     def config(self) -> dict[str, Any]:
         return self._read_versioned(self.folder / "config.json")["config"]
 
-    def check_continue(self, config: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
-        """Raise UsageError naming every run-defining setting that differs from the stored run.
+    def check_continue(self, config: dict[str, Any], may_change: frozenset[str],
+                       defaults: dict[str, Any] | None = None) -> None:
+        """Raise UsageError naming every setting that differs from the stored run, except those in
+        `may_change` (budgets and the like: `config.changeable_settings()`).
 
         A setting newer than the run (absent from its stored config) counts as `defaults` gives it: the
         run was made with that behaviour.
         """
         stored = (defaults or {}) | self.config
         changed = [key for key in sorted(set(stored) | set(config))
-                   if key not in BUDGET_SETTINGS and stored.get(key) != config.get(key)]
+                   if key not in may_change and stored.get(key) != config.get(key)]
         if changed:
             details = "; ".join(f"{k}: run has {stored.get(k)!r}, asked {config.get(k)!r}" for k in changed)
             raise UsageError(
                 f"run {self.number} cannot continue with different settings that define it ({details});"
-                f" only {', '.join(sorted(BUDGET_SETTINGS - {'continue_run_number'}))} may change"
+                f" only {', '.join(sorted(may_change - {'continue_run_number'}))} may change"
             )
 
     def update_budget(self, config: dict[str, Any]) -> None:

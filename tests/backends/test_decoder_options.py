@@ -97,7 +97,7 @@ def test_lmql_clause_leaves_tfs_and_top_a_to_the_engine():
 
 def test_lmql_backends_keep_tfs_out_of_the_query_and_refuse_it_without_our_engine():
     from promptbreeder.backends.base import QueryRequest
-    from promptbreeder.backends.lmql_local import LMQLBackend
+    from promptbreeder.backends.lmql.backend import LMQLBackend
 
     query = '"Say [X]" where len(TOKENS(X)) < 4'
     decoder = DecoderOptions.parse("sample(temperature=0.5, tfs=0.9, top_a=0.1)")
@@ -116,8 +116,8 @@ def test_tfs_and_top_a_reach_the_engine_rows_through_lmql(real_model_dir):
     import threading
 
     from promptbreeder.backends.base import QueryRequest
-    from promptbreeder.backends.lmql_local import LMQLBackend, LMQLLocalBackend
-    from promptbreeder.backends.lmtp_inprocess import InProcessLMTPClient
+    from promptbreeder.backends.lmql.backend import LMQLBackend, LMQLLocalBackend
+    from promptbreeder.backends.lmql.lmtp_inprocess import InProcessLMTPClient
 
     class StubEngine:
         max_batch_size, lock, rows = 8, threading.Lock(), []

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from promptbreeder.backends.base import QueryRequest
-from promptbreeder.backends.fake import FakeBackend, Recorder, request_key
+from promptbreeder.backends.fake import FakeBackend, Recorder
 
 Q = '"Say {word}: [ANSWER]" where len(TOKENS(ANSWER)) < 5'
 
@@ -36,4 +36,4 @@ def test_recorder_transcript_replays(tmp_path):
     recorder.save(path)
     replay = FakeBackend(transcript=path, strict=True)
     assert [r.variables for r in replay.run_many(requests)] == [r.variables for r in recorded]
-    assert request_key(requests[0]) != request_key(requests[1])
+    assert requests[0].key() != requests[1].key()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from promptbreeder.backends.base import QueryRequest, QueryResult
-from promptbreeder.backends.lmql_servers import LMQLServersBackend, server_alive
+from promptbreeder.backends.lmql.servers import LMQLServersBackend, server_alive
 from promptbreeder.backends.models import EMBEDDED_MODEL, resolve_model
 from promptbreeder.errors import ModelError
 
@@ -80,7 +80,7 @@ def alive(monkeypatch):
         return int(endpoint.rsplit(":", 1)[1]) - 9000 not in backend_ref[0].dead
 
     backend_ref = []
-    monkeypatch.setattr("promptbreeder.backends.lmql_servers.server_alive", check)
+    monkeypatch.setattr("promptbreeder.backends.lmql.servers.server_alive", check)
     return backend_ref
 
 
@@ -114,7 +114,7 @@ def start_server(port: int) -> subprocess.Popen:
 
     # one thread each: two servers and the client share the CI machine's two cores
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "promptbreeder.serve", "--port", str(port)], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "promptbreeder.commands.serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

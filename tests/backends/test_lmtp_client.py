@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from promptbreeder.backends.lmtp_inprocess import CURRENT_SEED, STOP_HINTS, InProcessLMTPClient
+from promptbreeder.backends.lmql.lmtp_inprocess import CURRENT_SEED, STOP_HINTS, InProcessLMTPClient
 
 DONE = {"token": 1, "logprob": 0.0, "top_logprobs": {1: 0.0}, "finish_reason": "stop"}
 

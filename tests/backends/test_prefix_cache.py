@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from promptbreeder.backends.prefix_cache import PrefixCache, shared_prefixes
+from promptbreeder.backends.hf.prefix_cache import PrefixCache, shared_prefixes
 
 ENTRY_BYTES_PER_TOKEN = 2 * 2 * 2 * 4  # layers * (keys, values) * head_dim * float32 bytes
 

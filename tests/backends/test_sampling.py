@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from promptbreeder.backends.sampling import BatchSampler, RowSampling
+from promptbreeder.backends.hf.sampling import BatchSampler, RowSampling
 
 VOCAB = 50
 
@@ -183,7 +183,7 @@ def test_tfs_and_top_a_rows_sample_reproducibly_and_like_alone():
 
 
 def test_engine_rows_carry_tfs_and_top_a_to_the_sampler():
-    from promptbreeder.backends.engine_rows import GenerateRow
+    from promptbreeder.backends.hf.rows import GenerateRow
 
     row = GenerateRow(prompt_ids=[1, 2], max_tokens=3, temperature=0.7, top_k=4, top_p=0.9, tfs=0.95, top_a=0.2)
     assert row.sampling() == RowSampling(0.7, 4, 0.9, 0.95, 0.2)
@@ -193,7 +193,7 @@ def test_the_lmtp_client_reads_tfs_and_top_a_from_the_query_context():
     import asyncio
     import threading
 
-    from promptbreeder.backends.lmtp_inprocess import ENGINE_SAMPLING, InProcessLMTPClient
+    from promptbreeder.backends.lmql.lmtp_inprocess import ENGINE_SAMPLING, InProcessLMTPClient
 
     class Engine:
         max_batch_size, lock, rows = 4, threading.Lock(), []

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-import promptbreeder
+from promptbreeder.package_queries import package_query_path
 from promptbreeder.backends.base import stop_phrases
 
-QUERIES = Path(promptbreeder.__file__).parent / "queries"
+
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -27,4 +26,4 @@ def test_stop_phrases(query, expected):
 
 @pytest.mark.parametrize("name, expected", [("zero_order.lmql", ("\n",)), ("fitness_CoT.lmql", ("\n\n",))])
 def test_stop_phrases_of_real_queries(name, expected):
-    assert stop_phrases((QUERIES / name).read_text()) == expected
+    assert stop_phrases(package_query_path(name.removesuffix(".lmql")).read_text()) == expected

@@ -13,11 +13,11 @@ import pytest
 
 from promptbreeder.backends.base import DecoderOptions
 from promptbreeder.daycare import load_day_care, load_task_folder
-from promptbreeder.daycare.config_task import ConfigTask
+from promptbreeder.genomes.hpo.task import ConfigTask
 from promptbreeder.errors import DayCareError
-from promptbreeder.genomes.config import ConfigOptions
-from promptbreeder.hpo.objectives import DATASETS, MODELS, SklearnObjective, default_space
-from promptbreeder.hpo.space import SearchSpace
+from promptbreeder.genomes.hpo.genome import ConfigOptions
+from promptbreeder.genomes.hpo.objectives import DATASETS, MODELS, SklearnObjective, default_space
+from promptbreeder.genomes.hpo.space import SearchSpace
 
 REPO = Path(__file__).resolve().parents[2]
 DAY_CARE = REPO / "day_care"

@@ -10,9 +10,10 @@ import jsonschema
 import pytest
 
 from promptbreeder.backends.base import DecoderOptions
-from promptbreeder.daycare import load_day_care, load_task_folder, package_query_names, package_query_text
-from promptbreeder.daycare import bigbench
-from promptbreeder.daycare.jsonio import SCHEMA_DIR, json_path, schema, schema_names
+from promptbreeder import cli
+from promptbreeder.daycare import load_day_care, load_task_folder, loader
+from promptbreeder.package_queries import package_query_names, package_query_text
+from promptbreeder.jsonio import SCHEMA_DIR, json_path, schema, schema_names
 from promptbreeder.errors import DayCareError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,8 +107,8 @@ def test_schemas_are_valid_package_data():
     for name in schema_names():
         jsonschema.Draft202012Validator.check_schema(schema(name))
         assert schema(name)["$schema"].endswith("2020-12/schema")
-    assert SCHEMA_DIR.parent.name == "daycare"
-    assert 'daycare/schemas/*.json' in (REPO / "pyproject.toml").read_text()
+    assert SCHEMA_DIR.parent.name == "promptbreeder"
+    assert '"schemas/*.json"' in (REPO / "pyproject.toml").read_text()
 
 
 def test_json_path_rendering():
@@ -171,14 +172,27 @@ def test_query_resolution_order(small):
     assert day_care.query_text("rubric_score.lmql", task="toy") == package
     (small / "queries").mkdir()
     (small / "queries" / "rubric_score.lmql").write_text('"day care [SCORE]" where INT(SCORE)\n')
+    day_care = load_day_care(small)  # a day care reads each query once: look again with a fresh one
     assert day_care.query_text("rubric_score", task="toy").startswith('"day care')
     (small / "toy" / "queries").mkdir()
     (small / "toy" / "queries" / "rubric_score.lmql").write_text('"task [SCORE]" where INT(SCORE)\n')
     (small / "toy" / "queries" / "extra_query.lmql").write_text('"extra [X]"\n')
+    day_care = load_day_care(small)
     assert day_care.query_text("rubric_score", task="toy").startswith('"task')
     assert day_care.query_text("rubric_score").startswith('"day care')
     assert "extra_query" in day_care.query_names("toy") and "extra_query" not in day_care.query_names()
     assert set(package_query_names()) <= set(day_care.query_names())
+
+
+def test_a_query_is_read_and_checked_once(small, monkeypatch):
+    (small / "queries").mkdir()
+    (small / "queries" / "rubric_score.lmql").write_text('"day care [SCORE]" where INT(SCORE)\n')
+    day_care = load_day_care(small)
+    reads = []
+    real = loader._read_query
+    monkeypatch.setattr(loader, "_read_query", lambda *a: reads.append(a) or real(*a))
+    texts = {day_care.query_text("rubric_score", task="toy") for _ in range(5)}
+    assert len(texts) == 1 and len(reads) == 1
 
 
 def test_unknown_query_lists_available(small):
@@ -220,42 +234,35 @@ def _bigbench_file(tmp_path):
     return source
 
 
+def _import(source, day_care, *args):
+    # `promptbreeder import` replaced the old promptbreeder.daycare.bigbench module
+    return cli.main(["import", str(source), "--day_care_dir", str(day_care), *args])
+
+
 def test_bigbench_number_and_choice(tmp_path):
     source = _bigbench_file(tmp_path)
-    folder = bigbench.bigbench_to_task(source, tmp_path / "dc", "sums", "number", seed_prompts=["Add."])
+    assert _import(source, tmp_path / "dc", "--name", "sums", "--answer_type", "number", "--seed_prompt", "Add.") == 0
+    folder = tmp_path / "dc" / "sums"
     task = load_task_folder(folder)
     assert [e["gold_sums"] for e in task.load_suite()] == ["3", "4", "1"]
     assert task.scorer_spec == {"type": "numeric"} and task.seed_prompts == ["Add."]
     readme = (folder / "README.md").read_text()
     assert "Apache License 2.0" in readme and "CANARY-123" in readme
-    folder = bigbench.bigbench_to_task(source, tmp_path / "dc", "pick", "choice", limit=2)
-    suite = load_task_folder(folder).load_suite()
+    assert _import(source, tmp_path / "dc", "--name", "pick", "--answer_type", "choice", "--limit", "2") == 0
+    suite = load_task_folder(tmp_path / "dc" / "pick").load_suite()
     assert suite == [
         {"input": "What is 1 plus 2?", "choices": ["3", "4"], "gold_pick": "3"},
         {"input": "What is 2 plus 2?", "choices": ["5", "4"], "gold_pick": "4"},
     ]
 
 
-def test_bigbench_refuses_to_overwrite_and_bad_args(tmp_path):
+def test_bigbench_refuses_to_overwrite_and_bad_args(tmp_path, capsys):
     source = _bigbench_file(tmp_path)
-    bigbench.bigbench_to_task(source, tmp_path / "dc", "sums", "number")
-    with pytest.raises(UsageError, match="already exists"):
-        bigbench.bigbench_to_task(source, tmp_path / "dc", "sums", "number")
-    bigbench.bigbench_to_task(source, tmp_path / "dc", "sums", "number", overwrite=True, limit=1)
-    with pytest.raises(UsageError, match="answer_type"):
-        bigbench.bigbench_to_task(source, tmp_path / "dc", "x", "boolean")
-    with pytest.raises(DayCareError, match="not found"):
-        bigbench.bigbench_to_task(tmp_path / "missing.json", tmp_path / "dc", "y", "number")
-
-
-def test_bigbench_cli(tmp_path, capsys):
-    source = _bigbench_file(tmp_path)
-    argv = [str(source), str(tmp_path / "dc"), "--name", "sums", "--answer_type", "number", "--limit", "2",
-            "--seed_prompt", "Add them.", "--seed_prompt", "Sum.",
-            "--fitness_scorer", '{"type": "numeric", "tolerance": 0}']
-    assert bigbench.main(argv) == 0
-    assert "wrote" in capsys.readouterr().out
-    spec = json.loads((tmp_path / "dc" / "sums" / "task_description.json").read_text())
-    assert spec["seed_prompts"] == ["Add them.", "Sum."] and spec["fitness_scorer"]["tolerance"] == 0
-    assert bigbench.main(argv) == 2
+    assert _import(source, tmp_path / "dc", "--name", "sums", "--answer_type", "number") == 0
+    assert _import(source, tmp_path / "dc", "--name", "sums", "--answer_type", "number") == 2
     assert "already exists" in capsys.readouterr().err
+    assert _import(source, tmp_path / "dc", "--name", "sums", "--answer_type", "number", "--force", "--limit", "1") == 0
+    assert _import(source, tmp_path / "dc", "--name", "x", "--answer_type", "boolean") == 2  # argparse: not a type
+    assert "answer_type" in capsys.readouterr().err
+    assert _import(tmp_path / "missing.json", tmp_path / "dc", "--name", "y") == 2
+    assert "missing.json" in capsys.readouterr().err

@@ -21,10 +21,10 @@ from promptbreeder.backends.base import DecoderOptions
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig, resolve_config
 from promptbreeder.daycare import load_day_care, load_task_folder
-from promptbreeder.daycare.text_task import TextTask
+from promptbreeder.genomes.text.task import TextTask
 from promptbreeder.errors import DayCareError
 from promptbreeder.genomes.registry import build_genome
-from promptbreeder.genomes.text import TextGenome
+from promptbreeder.genomes.text.genome import TextGenome
 
 REPO = Path(__file__).resolve().parents[2]
 DAY_CARE = REPO / "day_care"

@@ -20,11 +20,12 @@ from promptbreeder.backends.base import QueryRequest
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.engine import Breeder, OperatorSource
-from promptbreeder.fitness.evaluator import FitnessEvaluator
-from promptbreeder.genomes.prompt import PromptGenome
-from promptbreeder.genomes.prompt_unit import Unit
-from promptbreeder.operators.base import Operator
+from promptbreeder.evolution import Breeder
+from promptbreeder.genomes.prompt.mutation import OperatorSource
+from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
+from promptbreeder.genomes.prompt.genome import PromptGenome
+from promptbreeder.genomes.prompt.unit import Unit
+from promptbreeder.genomes.prompt.operators.base import Operator
 from promptbreeder.store.run_store import RunStore
 
 DAY_CARE = Path(__file__).resolve().parents[2] / "day_care"

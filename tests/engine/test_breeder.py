@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from promptbreeder.engine import format_report
-from promptbreeder.engine.breeder import STATE_KEYS
+from promptbreeder.genomes.prompt.report import format_report
+from promptbreeder.evolution.breeder import STATE_KEYS
 from promptbreeder.errors import RunError
 
 

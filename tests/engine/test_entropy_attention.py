@@ -21,7 +21,7 @@ from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import resolve_config
 from promptbreeder.daycare.loader import load_day_care
 from promptbreeder.errors import UsageError
-from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator
+from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
 
 ROOT = Path(__file__).resolve().parents[2]
 TASK = "arithmetic_1_digit_addition"
@@ -34,8 +34,8 @@ class EntropyBackend(FakeBackend):
         super().__init__(responder=responder)
         self.entropy = entropy
 
-    async def _run_batch(self, requests):
-        results = await super()._run_batch(requests)
+    async def run_batch(self, requests):
+        results = await super().run_batch(requests)
         for request, result in zip(requests, results):
             result.entropy = list(self.entropy(request))
         return results
@@ -171,7 +171,7 @@ def test_a_failing_attention_capture_keeps_the_answer(tmp_path, capsys, monkeypa
     import asyncio
 
     from promptbreeder.backends.base import QueryResult
-    from promptbreeder.backends.lmql_local import LMQLBackend, LMQLLocalBackend
+    from promptbreeder.backends.lmql.backend import LMQLBackend, LMQLLocalBackend
 
     class Stub(LMQLLocalBackend):
         def __init__(self):  # no model: only the capture path around a finished query

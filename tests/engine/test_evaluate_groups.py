@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from promptbreeder.backends.fake import FakeBackend
-from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator
+from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
 
 TASK = "arithmetic_1_digit_addition"
 

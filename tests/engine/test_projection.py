@@ -14,8 +14,8 @@ from promptbreeder import app
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import resolve_config
 from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.engine import Breeder
-from promptbreeder.engine.projection import Projection, format_projection, measure, plausible_reply, simulate
+from promptbreeder.evolution import Breeder
+from promptbreeder.evolution.projection import Projection, format_projection, measure, plausible_reply, simulate
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.store.run_store import RunStore
 

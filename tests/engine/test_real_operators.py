@@ -8,12 +8,13 @@ import pytest
 
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
-from promptbreeder.engine import Breeder, OperatorSource
-from promptbreeder.fitness.evaluator import FitnessEvaluator
-from promptbreeder.genomes.prompt import PromptGenome
+from promptbreeder.evolution import Breeder
+from promptbreeder.genomes.prompt.mutation import OperatorSource
+from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
+from promptbreeder.genomes.prompt.genome import PromptGenome
 from promptbreeder.store.run_store import RunStore
 
-registry = pytest.importorskip("promptbreeder.operators.registry")
+registry = pytest.importorskip("promptbreeder.genomes.prompt.operators.registry")
 TASK = "arithmetic_1_digit_addition"
 WORDS = ("carefully", "quickly", "exactly", "slowly")
 

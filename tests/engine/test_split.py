@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptbreeder.engine.split import train_heldout_split
+from promptbreeder.genomes.prompt.split import train_heldout_split
 from promptbreeder.errors import UsageError
 
 SUITE = [{"input": f"q{i}", "gold_t": str(i)} for i in range(50)]

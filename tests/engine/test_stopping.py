@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from promptbreeder.engine.stopping import Budgets, StopSignals, first_reason
+from promptbreeder.evolution.stopping import Budgets, StopSignals, first_reason
 
 
 def limits(calls=None, tokens=None, seconds=None):

@@ -6,7 +6,7 @@ import pytest
 
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator
+from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
 
 DAY_CARE = Path(__file__).resolve().parents[2] / "day_care"
 

@@ -20,11 +20,11 @@ import pytest
 from promptbreeder.backends.base import DecoderOptions, query_holes
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
-from promptbreeder.daycare import package_query_text
-from promptbreeder.engine import Breeder
-from promptbreeder.genomes import config as config_module
-from promptbreeder.genomes.config import HISTORY_WINDOW, ConfigGenome, ConfigOptions, ConfigUnit
-from promptbreeder.hpo.space import SearchSpace
+from promptbreeder.package_queries import package_query_text
+from promptbreeder.evolution import Breeder
+from promptbreeder.genomes.hpo import genome as config_module
+from promptbreeder.genomes.hpo.genome import HISTORY_WINDOW, ConfigGenome, ConfigOptions, ConfigUnit
+from promptbreeder.genomes.hpo.space import SearchSpace
 from promptbreeder.store.run_store import RunStore
 
 SPACE = SearchSpace.from_spec({

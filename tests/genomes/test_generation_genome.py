@@ -12,8 +12,8 @@ from pathlib import Path
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.engine import Breeder
-from promptbreeder.genomes.generation import SPACE, decoder_for
+from promptbreeder.evolution import Breeder
+from promptbreeder.genomes.generation.genome import SPACE, decoder_for
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.store.run_store import RunStore
 

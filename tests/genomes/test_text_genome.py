@@ -18,10 +18,10 @@ import pytest
 from promptbreeder.backends.base import DecoderOptions, query_holes
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
-from promptbreeder.daycare import package_query_text
-from promptbreeder.engine import Breeder
+from promptbreeder.package_queries import package_query_text
+from promptbreeder.evolution import Breeder
 from promptbreeder.genomes.base import COPY_OPERATOR
-from promptbreeder.genomes.text import FEEDBACK_CHARS, IMPROVE, TextGenome, TextUnit
+from promptbreeder.genomes.text.genome import FEEDBACK_CHARS, IMPROVE, TextGenome, TextUnit
 from promptbreeder.store.run_store import RunStore
 
 TASK = "Write a slogan for a bicycle shop."

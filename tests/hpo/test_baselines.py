@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-from promptbreeder.hpo.baselines import SEARCHERS, RandomSearch, Searcher, TPESearch, make_searcher, run_search
-from promptbreeder.hpo.space import SearchSpace
+from promptbreeder.genomes.hpo.baselines import SEARCHERS, RandomSearch, Searcher, TPESearch, make_searcher, run_search
+from promptbreeder.genomes.hpo.space import SearchSpace
 
 SPACE = SearchSpace.from_spec(
     {

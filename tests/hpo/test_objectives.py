@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from promptbreeder.hpo.objectives import (
+from promptbreeder.genomes.hpo.objectives import (
     DATASETS,
     MODELS,
     R2_FLOOR,
@@ -16,8 +16,8 @@ from promptbreeder.hpo.objectives import (
     default_space,
     objective_from_spec,
 )
-from promptbreeder.hpo.regret import best_so_far
-from promptbreeder.hpo.space import SearchSpace
+from promptbreeder.genomes.hpo.regret import best_so_far
+from promptbreeder.genomes.hpo.space import SearchSpace
 
 PAIRS = [(m, d) for m in MODELS for d in DATASETS]
 
@@ -95,7 +95,7 @@ def test_describe_is_one_sentence_naming_task_and_metric():
 def test_objective_from_spec():
     objective = objective_from_spec({"type": "sklearn", "model": "svm", "dataset": "iris", "cv": 2, "seed": 4})
     assert isinstance(objective, SklearnObjective) and (objective.cv, objective.seed) == (2, 4)
-    assert objective_from_spec({"type": "python", "function": "promptbreeder.hpo.regret:best_so_far"}) is best_so_far
+    assert objective_from_spec({"type": "python", "function": "promptbreeder.genomes.hpo.regret:best_so_far"}) is best_so_far
 
 
 @pytest.mark.parametrize(
@@ -106,8 +106,8 @@ def test_objective_from_spec():
         ({"type": "sklearn", "model": "knn", "dataset": "iris"}, "available: random_forest"),
         ({"type": "torch"}, "'sklearn' or 'python'"),
         ({"type": "python", "function": "no_such_module_xyz:f"}, "cannot import module 'no_such_module_xyz'"),
-        ({"type": "python", "function": "promptbreeder.hpo.regret:nope"}, "best_so_far, bootstrap_ci"),
-        ({"type": "python", "function": "promptbreeder.hpo.regret"}, "module:function"),
+        ({"type": "python", "function": "promptbreeder.genomes.hpo.regret:nope"}, "best_so_far, bootstrap_ci"),
+        ({"type": "python", "function": "promptbreeder.genomes.hpo.regret"}, "module:function"),
         ("sklearn", "an object"),
     ],
 )

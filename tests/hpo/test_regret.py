@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from promptbreeder.hpo.regret import best_so_far, bootstrap_ci, normalised_regret
+from promptbreeder.genomes.hpo.regret import best_so_far, bootstrap_ci, normalised_regret
 
 
 def test_best_so_far_is_the_running_max():

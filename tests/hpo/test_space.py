@@ -9,8 +9,8 @@ import statistics
 
 import pytest
 
-from promptbreeder.daycare.jsonio import schema
-from promptbreeder.hpo.space import Param, SearchSpace, SearchSpaceError
+from promptbreeder.jsonio import schema
+from promptbreeder.genomes.hpo.space import Param, SearchSpace, SearchSpaceError
 
 SPEC = {
     "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from promptbreeder.hpo.surrogate import ForestSurrogate, acquisition
+from promptbreeder.genomes.hpo.surrogate import ForestSurrogate, acquisition
 
 
 def bump(x: float) -> float:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from promptbreeder.daycare import bigbench, load_task_folder
-from promptbreeder.errors import DayCareError, UsageError
+from promptbreeder.daycare import load_task_folder
+from promptbreeder.errors import DayCareError
 from promptbreeder.importers.base import ImportOptions
 from promptbreeder.importers.bigbench_task import LICENCE, BigBenchImporter
 
@@ -82,16 +82,3 @@ def test_bad_tasks_name_the_json_path(tmp_path, task, where, expected):
     with pytest.raises(DayCareError) as info:
         read(path)
     assert str(info.value).startswith(f"{path}: at {where}: ") and expected in str(info.value)
-
-
-def test_the_old_module_is_an_alias_of_the_importer(tmp_path, capsys):
-    path = task_file(tmp_path, examples=EXAMPLES, preferred_score="exact_str_match")
-    assert bigbench.convert_examples(json.loads(path.read_text()), "t", "choice", path, limit=1) == [
-        {"input": "What is 1 plus 2?", "gold_t": "3", "choices": ["3", "banana"]}]
-    argv = [str(path), str(tmp_path / "dc"), "--name", "old", "--answer_type", "text", "--seed_prompt", "Add."]
-    assert bigbench.main(argv) == 0 and "wrote" in capsys.readouterr().out
-    task = load_task_folder(tmp_path / "dc" / "old")
-    assert task.answer_type == "text" and task.scorer_spec == {"type": "exact_match"} and task.seed_prompts == ["Add."]
-    assert bigbench.main(argv) == 2 and "already exists" in capsys.readouterr().err
-    with pytest.raises(UsageError, match="answer_type"):
-        bigbench.bigbench_to_task(path, tmp_path / "dc", "x", "boolean")

@@ -9,7 +9,7 @@ import pytest
 
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.daycare import load_day_care
-from promptbreeder.fitness.evaluator import Candidate, FitnessEvaluator
+from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
 from promptbreeder.importers.base import ANSWER_TYPES
 
 REPO = Path(__file__).resolve().parents[2]

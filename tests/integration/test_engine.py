@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from promptbreeder.backends.engine_rows import GenerateRow
+from promptbreeder.backends.hf.rows import GenerateRow
 
 pytestmark = pytest.mark.integration
 

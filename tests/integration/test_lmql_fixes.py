@@ -59,7 +59,7 @@ def test_no_stray_debug_prints(real_backend, capfd):
     query = '"{prompt}The answer is [ANSWER]" where REGEX(ANSWER, r"[0-9]+") and len(TOKENS(ANSWER)) < 4'
     result = real_backend.run(QueryRequest(query=query, inputs={"prompt": CHAT.format(q="What is 2 plus 2?")}))
     assert result.variables["ANSWER"].isdigit()
-    from promptbreeder.backends.lmql_local import LMQLBackend  # noqa: F401  (fixes applied on import path)
+    from promptbreeder.backends.lmql.backend import LMQLBackend  # noqa: F401  (fixes applied on import path)
     from lmql.runtime.interpreter import LMQLResult
 
     assert LMQLResult(prompt="p", variables={"X": "1"})["X"] == "1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from promptbreeder.operators.base import MAX_PROMPT_CHARS
-from promptbreeder.operators.cleaning import clean_prompt, is_near_echo, jaccard, normalised_tokens
+from promptbreeder.genomes.prompt.operators.base import MAX_PROMPT_CHARS
+from promptbreeder.genomes.prompt.operators.cleaning import clean_prompt, is_near_echo, jaccard, normalised_tokens
 
 GOOD = "Work through the problem one step at a time."
 
@@ -100,7 +100,7 @@ def test_free_text_holes_do_not_follow_a_space():
     3 of 12 with "New instruction:[PROMPT]"). The operators' holes start right after the label."""
     import re
 
-    from promptbreeder.daycare.loader import package_query_names, package_query_text
+    from promptbreeder.package_queries import package_query_names, package_query_text
 
     for name in package_query_names():
         text = package_query_text(name)

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from promptbreeder.genomes.prompt_unit import Unit
-from promptbreeder.operators.crossover import crossover, shuffle_context
-from promptbreeder.operators.registry import POST_MUTATION, POST_MUTATION_RATE, get_post_mutation
+from promptbreeder.genomes.prompt.unit import Unit
+from promptbreeder.genomes.prompt.operators.crossover import crossover, shuffle_context
+from promptbreeder.genomes.prompt.operators.registry import POST_MUTATION, POST_MUTATION_RATE, get_post_mutation
 
 
 def unit(uid, prompt, fitness=None, context=None, after=None):

@@ -10,13 +10,12 @@ import pytest
 
 from promptbreeder.backends.base import DecoderOptions, query_holes
 from promptbreeder.backends.fake import FakeBackend
-from promptbreeder.backends.lmql_local import check_query_compiles
-from promptbreeder.daycare import package_query_text
+from promptbreeder.package_queries import package_query_text
 from promptbreeder.errors import UsageError
-from promptbreeder.genomes.prompt_unit import Unit
-from promptbreeder.operators.base import BreedContext, Operator
-from promptbreeder.operators.eda import near_duplicate_filter
-from promptbreeder.operators.registry import (
+from promptbreeder.genomes.prompt.unit import Unit
+from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
+from promptbreeder.genomes.prompt.operators.eda import near_duplicate_filter
+from promptbreeder.genomes.prompt.operators.registry import (
     OPERATORS, get_operator, get_post_mutation, mutation_operator_names, operator_names, register,
 )
 
@@ -97,9 +96,9 @@ def test_register_refuses_nameless_and_clashing_operators():
 
 
 @pytest.mark.parametrize("name", list(OPERATORS))
-def test_every_operator_query_compiles_and_has_the_holes_apply_reads(name):
+def test_every_operator_query_compiles_and_has_the_holes_apply_reads(name, query_compiles):
     text = package_query_text(OPERATORS[name].query_name)
-    check_query_compiles(text)
+    query_compiles(text)
     assert query_holes(text) == (["MUTATION", "PROMPT"] if name in HYPER else ["PROMPT"])
     assert "argmax" not in text.split("\n", 1)[0]  # decoders come from the run, never from the file
     assert '"""' not in text  # LMQL drops blank lines inside triple-quoted strings: \n escapes keep them

@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 
 from promptbreeder.config import resolve_config, setting_fields
-from promptbreeder.engine.mutation import Mutator, OperatorSource
+from promptbreeder.genomes.prompt.mutation import Mutator, OperatorSource
 from promptbreeder.errors import UsageError
-from promptbreeder.operators.selection import POLICIES, get_policy, thompson, uniform
+from promptbreeder.genomes.prompt.operators.selection import POLICIES, get_policy, thompson, uniform
 
 NAMES = ["zero_order", "first_order", "eda", "lineage"]
 DRAWS = 2000

@@ -115,9 +115,9 @@ def text_run(tmp_path):
 
 def breed_text(tmp_path: Path, kind: str) -> Path:
     """A text (or code) run through the engine: a candidate scores its word count; replies add a word."""
-    from promptbreeder.daycare import package_query_text
-    from promptbreeder.engine import Breeder
-    from promptbreeder.genomes.text import TextGenome
+    from promptbreeder.package_queries import package_query_text
+    from promptbreeder.evolution import Breeder
+    from promptbreeder.genomes.text.genome import TextGenome
     from promptbreeder.store.run_store import RunStore
 
     def improve(request):

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, QueryResult, query_holes
-from promptbreeder.daycare import package_query_text
+from promptbreeder.package_queries import package_query_text
 from promptbreeder.errors import UsageError
 from promptbreeder.scorers import Scorer, available_scorers, build_scorer, clip01, register
 from promptbreeder.scorers import registry
 from promptbreeder.scorers.rubric import parse_score
 
-QUERY_FILE = Path(__file__).resolve().parents[2] / "promptbreeder" / "queries" / "rubric_score.lmql"
+QUERY_FILE = Path(__file__).resolve().parents[2] / "promptbreeder" / "scorers" / "queries" / "rubric_score.lmql"
 
 
 def ex(gold, task="t", **more):
@@ -246,7 +246,7 @@ class FakeBackend(Backend):
         self.results = list(results)
         self.batches: list[list[QueryRequest]] = []
 
-    async def _run_batch(self, requests):
+    async def run_batch(self, requests):
         self.batches.append(list(requests))
         return [self.results.pop(0) for _ in requests]
 
@@ -290,7 +290,7 @@ def test_llm_rubric_scale_and_single_score():
 
 def test_llm_rubric_never_raises_on_backend_trouble():
     class Broken(FakeBackend):
-        async def _run_batch(self, requests):
+        async def run_batch(self, requests):
             from promptbreeder.errors import BackendError
 
             raise BackendError("server gone")

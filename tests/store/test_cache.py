@@ -3,14 +3,14 @@ from __future__ import annotations
 from promptbreeder.backends.base import DecoderOptions, QueryRequest
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.backends.fake import FakeBackend
-from promptbreeder.store.cache import CallCache, call_key
+from promptbreeder.store.cache import CallCache
 
 Q = '"Say {word}: [ANSWER]" where len(TOKENS(ANSWER)) < 5'
 
 
 def test_calls_persist_across_reopening(tmp_path):
     cache = CallCache(tmp_path / "c.sqlite")
-    key = call_key("m", QueryRequest(Q, {"word": "hi"}))
+    key = QueryRequest(Q, {"word": "hi"}).key("m")
     cache.put_call(key, "m", "say", {"ANSWER": "hi"}, "Say hi: hi", 3, 1)
     cache.put_fitness("unit-1", {"fitness": 0.5})
     cache.close()
@@ -25,9 +25,9 @@ def test_keys_cover_everything_that_decides_the_answer():
     variants = [QueryRequest(Q + " ", {"word": "hi"}, seed=1), QueryRequest(Q, {"word": "ho"}, seed=1),
                 QueryRequest(Q, {"word": "hi"}, DecoderOptions.parse("sample(temperature=0.5)"), seed=1),
                 QueryRequest(Q, {"word": "hi"}, seed=2)]
-    keys = {call_key("m", base), call_key("other-model", base)} | {call_key("m", v) for v in variants}
+    keys = {base.key("m"), base.key("other-model")} | {v.key("m") for v in variants}
     assert len(keys) == 6
-    assert call_key("m", QueryRequest(Q, {"word": "hi"}, seed=1, name="renamed")) == call_key("m", base)
+    assert QueryRequest(Q, {"word": "hi"}, seed=1, name="renamed").key("m") == base.key("m")
 
 
 def test_a_repeated_evaluation_costs_no_model_calls(tmp_path):

@@ -11,12 +11,14 @@ import time
 
 import pytest
 
+from promptbreeder.config import changeable_settings
 from promptbreeder.errors import RunError, UsageError
 from promptbreeder.store.atomic import write_json_atomic
 from promptbreeder.store.rng import dump_random, load_random
 from promptbreeder.store.run_store import RunStore, existing_runs
 
 CONFIG = {"task": "t", "seed": 1, "population_size": 4, "evolution_generations": 3, "verbose": False}
+MAY_CHANGE = changeable_settings()
 
 
 def test_runs_are_numbered_and_reopened(tmp_path):
@@ -47,9 +49,9 @@ def test_opening_a_missing_run_lists_the_existing_ones(tmp_path):
 
 def test_continue_refuses_changed_defining_settings_and_allows_budgets(tmp_path):
     store = RunStore.create(tmp_path, CONFIG)
-    store.check_continue(CONFIG | {"evolution_generations": 10, "verbose": True, "continue_run_number": 1})
+    store.check_continue(CONFIG | {"evolution_generations": 10, "verbose": True, "continue_run_number": 1}, MAY_CHANGE)
     with pytest.raises(UsageError) as info:
-        store.check_continue(CONFIG | {"seed": 2, "population_size": 8})
+        store.check_continue(CONFIG | {"seed": 2, "population_size": 8}, MAY_CHANGE)
     message = str(info.value)
     assert "population_size: run has 4, asked 8" in message and "seed: run has 1, asked 2" in message
     assert "evolution_generations" in message and "\n" not in message
@@ -122,6 +124,6 @@ def test_kill_9_mid_write_leaves_a_readable_run(tmp_path):
 def test_a_setting_newer_than_the_run_counts_as_its_default(tmp_path):
     store = RunStore.create(tmp_path, CONFIG)  # made before `operator_selection` existed
     newer = CONFIG | {"operator_selection": "uniform"}
-    store.check_continue(newer, defaults={"operator_selection": "uniform"})
+    store.check_continue(newer, MAY_CHANGE, defaults={"operator_selection": "uniform"})
     with pytest.raises(UsageError, match="operator_selection: run has 'uniform', asked 'bandit'"):
-        store.check_continue(CONFIG | {"operator_selection": "bandit"}, defaults={"operator_selection": "uniform"})
+        store.check_continue(CONFIG | {"operator_selection": "bandit"}, MAY_CHANGE, defaults={"operator_selection": "uniform"})

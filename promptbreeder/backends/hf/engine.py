@@ -1,0 +1,354 @@
+"""Batched generation and scoring on a Hugging Face causal LM: the compute under our LMQL backend.
+
+Why not `model.generate`: LMQL needs per-row logit biases, per-token log-probabilities and top-k
+alternatives streamed while generating; and we want sampling that is reproducible whatever rows
+share a batch. A lean KV-cached loop gives all of that and runs faster than `generate` on CPU.
+
+Reproducible sampling: each row draws from its own `torch.Generator`, seeded from the request seed
+and the row's prompt tokens, so a sampled continuation depends on (seed, prompt) and not on timing
+or on which other queries share its batch (up to float rounding of batched matrix products, which
+the tests check does not change the tokens).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+
+from promptbreeder.backends.hf.prefix_cache import CachedPrefix, LiveBatch, PrefixCache, shared_prefixes
+from promptbreeder.backends.hf.rows import Emit, GenerateRow
+from promptbreeder.backends.hf.sampling import BatchSampler
+from promptbreeder.backends.hf.stats import EngineStats
+from promptbreeder.errors import ModelError
+
+class HFEngine:
+    """Owns one model and tokenizer. Thread-safe: one batch at a time runs under `self.lock`."""
+
+    MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth an extra forward pass
+
+    def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16, prefix_cache_mb: int = 1024):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from promptbreeder.backends.models import offline
+
+        offline()
+        self.model_dir = str(model_dir)
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.max_batch_size = max_batch_size
+        self.stats = EngineStats()
+        self.lock = threading.Lock()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+            dtype = torch.float16 if self.device == "cuda" else torch.float32
+            self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).to(self.device)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load a Hugging Face model from {self.model_dir}: {exc}") from None
+        self.model.eval()
+        self.stats.model_loads += 1
+        eos = self.model.config.eos_token_id
+        self.eos_token_id = eos[0] if isinstance(eos, list) else eos
+        self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_id
+        self.vocab_size = self.model.config.vocab_size
+        # a sliding-window layer keeps only recent keys, so stored states could not be split per token
+        sliding = getattr(self.model.config.get_text_config(decoder=True), "sliding_window", None) and getattr(
+            self.model.config, "use_sliding_window", True)
+        self.prefix_cache = PrefixCache(0 if sliding else prefix_cache_mb * 2**20)
+        self._live: LiveBatch | None = None  # the last batch's cache, kept for LMQL's next call
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def attention(self, token_ids: list[int]) -> torch.Tensor:
+        """Last-layer attention of every token over the tokens up to it, averaged over heads: (n, n).
+
+        The batched loop uses SDPA, which computes no weights to return; this one forward pass switches
+        the model to eager attention, which does, and back.
+        """
+        with self.lock:
+            previous = self.model.config._attn_implementation
+            self.model.set_attn_implementation("eager")
+            try:
+                with torch.no_grad():
+                    out = self.model(input_ids=torch.tensor([token_ids], device=self.device), use_cache=False,
+                                     output_attentions=True)
+            finally:
+                self.model.set_attn_implementation(previous)
+        return out.attentions[-1][0].float().mean(dim=0).cpu()
+
+    def generate(self, rows: list[GenerateRow], emit: Emit) -> None:
+        """Generate for all rows in batches of `max_batch_size`, streaming tokens via `emit`.
+
+        Rows are sorted by prompt so that those sharing a prefix (one unit's fitness questions) share
+        a batch and compute that prefix once. When a batch runs out of memory, the batch size halves
+        (for the rest of the run) and the batch is tried again.
+        """
+        rows = sorted(rows, key=lambda r: r.prompt_ids)
+        start = 0
+        while start < len(rows):
+            batch = rows[start : start + self.max_batch_size]
+            try:
+                self._generate_batch(batch, emit)
+            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+                # out of memory: halve the batch size for the rest of the run and try again (a batch
+                # emits nothing until it is done, so nothing is delivered twice)
+                if len(batch) == 1 or not _out_of_memory(exc):
+                    raise
+                self.max_batch_size = max(1, len(batch) // 2)
+                self.stats.oom_halvings += 1
+                self._live = None
+                continue
+            start += len(batch)
+
+    @torch.inference_mode()
+    def _generate_batch(self, rows: list[GenerateRow], emit: Emit) -> None:
+        started = time.perf_counter()
+        batch = len(rows)
+        prompts = [r.prompt_ids for r in rows]
+        cache, step_ids, step_attention, step_positions = self._continue_live(prompts) or self._prefill_inputs(prompts)
+        bias = self._bias_tensor(rows)
+        sampler = BatchSampler([r.sampling() for r in rows],
+                               [r.generator() if r.temperature > 0 else None for r in rows], self.device)
+        max_tokens = max(r.max_tokens for r in rows)
+        top_n = max(max(r.top_logprobs for r in rows), 1)
+        done = [False] * batch
+        tokens: list[list[int]] = [[] for _ in rows]
+        texts = [""] * batch
+        events = []
+
+        for step in range(max_tokens):
+            out = self.model(
+                input_ids=step_ids,
+                attention_mask=step_attention,
+                position_ids=step_positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            self.stats.forward_passes += 1
+            cache = out.past_key_values
+            logits = out.logits[:, -1, :].float()
+            if any(r.entropy_sink is not None for r in rows):
+                entropies = _entropy(logits).tolist()
+                for i, row in enumerate(rows):
+                    if row.entropy_sink is not None and not done[i]:
+                        row.entropy_sink.append(entropies[i])
+            if bias is not None:
+                logits = logits + bias
+            # log-probabilities only where LMQL needs them: the chosen token and the top alternatives
+            normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)
+            chosen = sampler.choose(logits)
+            chosen_logprobs = (logits.gather(-1, chosen[:, None]) - normaliser)[:, 0]
+            if top_n == 1 and not sampler.sampled:
+                top_values, top_indices = chosen_logprobs[:, None], chosen[:, None]
+            else:
+                top_logits, top_indices = torch.topk(logits, top_n, dim=-1)
+                top_values = top_logits - normaliser
+
+            chosen_list, chosen_lp = chosen.tolist(), chosen_logprobs.tolist()
+            top_v, top_i = top_values.tolist(), top_indices.tolist()
+            for i, row in enumerate(rows):
+                if done[i]:
+                    continue
+                token = chosen_list[i]
+                tokens[i].append(token)
+                finish = "stop" if token == self.eos_token_id else ("length" if len(tokens[i]) >= row.max_tokens else None)
+                ended = False
+                if finish is None and (row.stop_texts or row.end_texts):
+                    texts[i] += self.tokenizer.decode([token])
+                    ended = any(phrase in texts[i] for phrase in row.end_texts)
+                    if ended or any(phrase in texts[i] for phrase in row.stop_texts):
+                        finish = "stop"
+                n = max(row.top_logprobs, 1)
+                events.append((row, {
+                    "token": token,
+                    "logprob": chosen_lp[i],
+                    "top_logprobs": {token: chosen_lp[i], **dict(zip(top_i[i][:n], top_v[i][:n]))},
+                    "finish_reason": None if ended else finish,
+                }))
+                if ended and self.eos_token_id is not None:  # not part of the cache: nothing after it is fed
+                    events.append((row, {"token": self.eos_token_id, "logprob": 0.0,
+                                         "top_logprobs": {self.eos_token_id: 0.0}, "finish_reason": "stop"}))
+                if finish is not None:
+                    done[i] = True
+            if all(done):
+                break
+            step_ids = chosen[:, None]
+            step_attention = torch.cat([step_attention, step_attention.new_ones(batch, 1)], dim=-1)
+            step_positions = step_positions[:, -1:] + 1
+
+        # the cache holds each prompt and the tokens fed back so far: all but the last step's; a row that
+        # finished early was fed filler after its end, which the kept mask hides
+        fed = [min(len(t), step) for t in tokens]
+        for i, n in enumerate(fed):
+            if n < step:
+                step_attention[i, step_attention.shape[1] - (step - n):] = 0
+        self._live = LiveBatch([r.prompt_ids + t[:n] for r, t, n in zip(rows, tokens, fed)], cache, step_attention)
+        # Tokens go out once the batch is done: LMQL checking them on the main thread while the
+        # batch computes would compete with torch's threads for the cores, which costs more than it saves.
+        emit(events)
+        self.stats.generate_calls += 1
+        self.stats.rows += batch
+        self.stats.batch_sizes.append(batch)
+        self.stats.longest_request = max(self.stats.longest_request, max_tokens)
+        self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
+        self.stats.generated_tokens += sum(len(t) for t in tokens)
+        self.stats.seconds += time.perf_counter() - started
+
+    # -- prompt states: computed once, reused across batches and calls ----------------------------
+
+    def _continue_live(self, prompts: list[list[int]]):
+        """Inputs that continue the last batch's cache, or None (after retiring it to the prefix cache).
+
+        LMQL asks again with each prompt plus the tokens it accepted, usually for the same queries:
+        when every prompt extends a row of the last batch, that batch's cache is used as it is (rows
+        selected when some queries have finished) and only the new tokens are computed.
+        """
+        live, self._live = self._live, None
+        if live is None or not self.prefix_cache.max_bytes:
+            return None
+        picked: list[int] = []
+        for prompt in prompts:
+            match = next((i for i, tokens in enumerate(live.tokens) if len(prompt) > len(tokens)
+                          and i not in picked and prompt[: len(tokens)] == tokens), None)
+            if match is None:
+                break
+            picked.append(match)
+        if len(picked) < len(prompts):
+            self._remember(live.tokens, live.cache, live.attention)
+            return None
+        cache, attention = live.cache, live.attention
+        if picked != list(range(len(live.tokens))):
+            selection = torch.tensor(picked, device=attention.device)
+            cache.batch_select_indices(selection)
+            attention = attention.index_select(0, selection)
+        covered = [len(live.tokens[i]) for i in picked]
+        ids, suffix_attention = self._left_pad([p[n:] for p, n in zip(prompts, covered)])
+        positions = torch.tensor(covered, device=self.device)[:, None] + (suffix_attention.cumsum(-1) - 1).clamp(min=0)
+        self.stats.shared_prefix_tokens += sum(covered)
+        return cache, ids, torch.cat([attention, suffix_attention], dim=-1), positions
+
+    def _prefill_inputs(self, prompts: list[list[int]]):
+        """Cache and inputs for the first forward pass, computing as few prompt tokens as possible.
+
+        Each prompt starts from the longest prefix the prefix cache holds. Before that, prefixes that
+        several prompts of the batch share (a unit's prompt before each fitness question) and that the
+        cache does not hold yet are computed once, in one forward pass, and stored.
+        """
+        if not self.prefix_cache.max_bytes:
+            return self._assemble(prompts, [(None, 0)] * len(prompts))
+        hits = [self.prefix_cache.lookup(p) for p in prompts]
+        if len(prompts) > 1:
+            prefixes = shared_prefixes(prompts, [n for _, n in hits], self.MIN_SHARED_PREFIX)
+            if prefixes:
+                cache, ids, attention, positions = self._assemble(prefixes, [self.prefix_cache.lookup(p) for p in prefixes])
+                out = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
+                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
+                self.stats.forward_passes += 1
+                self._remember(prefixes, out.past_key_values, attention)
+                hits = [self.prefix_cache.lookup(p) for p in prompts]
+        self.stats.shared_prefix_tokens += sum(n for _, n in hits)
+        return self._assemble(prompts, hits)
+
+    def _assemble(self, prompts: list[list[int]], hits: list[tuple[CachedPrefix | None, int]]):
+        """A batch cache of the rows' cached prefixes and inputs of their remaining tokens.
+
+        Layout of row i: [padding | its n_i cached tokens | padding | its remaining tokens]; the
+        attention mask hides the padding and positions continue from n_i.
+        """
+        covered = [n for _, n in hits]
+        ids, suffix_attention = self._left_pad([p[n:] for p, n in zip(prompts, covered)])
+        suffix_positions = (suffix_attention.cumsum(-1) - 1).clamp(min=0)
+        width = max(covered)
+        if width == 0:
+            return self._new_cache(), ids, suffix_attention, suffix_positions
+        prefix_attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, n in enumerate(covered):
+            prefix_attention[i, width - n :] = 1
+        reference = next(entry for entry, n in hits if n).layers
+        layers = []
+        for layer, (reference_keys, _) in enumerate(reference):
+            shape = (len(prompts), reference_keys.shape[0], width, reference_keys.shape[2])
+            keys, values = reference_keys.new_zeros(shape), reference_keys.new_zeros(shape)
+            for i, (entry, n) in enumerate(hits):
+                if n:
+                    entry_keys, entry_values = entry.layers[layer]
+                    keys[i, :, width - n :] = entry_keys[:, :n]
+                    values[i, :, width - n :] = entry_values[:, :n]
+            layers.append((keys, values))
+        cache = self._new_cache(layers)
+        attention = torch.cat([prefix_attention.to(self.device), suffix_attention], dim=-1)
+        positions = torch.tensor(covered, device=self.device)[:, None] + suffix_positions
+        return cache, ids, attention, positions
+
+    def _new_cache(self, layers=None):
+        from promptbreeder.backends.hf.kv_cache import growing_cache  # transformers: only once a model runs
+
+        return growing_cache(self.model.config, layers)
+
+    def _remember(self, sequences: list[list[int]], cache, attention: torch.Tensor) -> None:
+        """Store each row's states: the columns its attention mask keeps, in order, one per token."""
+        if not self.prefix_cache.max_bytes or cache is None:
+            return
+        for i, tokens in enumerate(sequences):
+            columns = attention[i].nonzero()[:, 0][: len(tokens)]
+            if len(columns) == len(tokens):
+                self.prefix_cache.store(tokens, [(layer.keys[i][:, columns], layer.values[i][:, columns])
+                                                 for layer in cache.layers])
+
+    # -- scoring ----------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, sequences: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        """Log-probability of each continuation token given its prompt, batched."""
+        started = time.perf_counter()
+        results: list[list[float]] = []
+        for start in range(0, len(sequences), self.max_batch_size):
+            chunk = sequences[start : start + self.max_batch_size]
+            input_ids, attention = self._left_pad([p + c for p, c in chunk])
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1, :], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]
+            width = input_ids.shape[1]
+            for i, (_, continuation) in enumerate(chunk):
+                n = len(continuation)
+                results.append(logprobs[i, width - 1 - n :].tolist())
+            self.stats.forward_passes += 1
+        self.stats.score_calls += 1
+        self.stats.seconds += time.perf_counter() - started
+        return results
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for i, seq in enumerate(sequences):
+            if seq:
+                ids[i, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+                mask[i, width - len(seq) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _bias_tensor(self, rows: list[GenerateRow]) -> torch.Tensor | None:
+        if not any(r.logit_bias for r in rows):
+            return None
+        bias = torch.zeros((len(rows), self.vocab_size), dtype=torch.float32)
+        for i, row in enumerate(rows):
+            if row.logit_bias:
+                index = torch.tensor(list(row.logit_bias.keys()), dtype=torch.long)
+                bias[i, index] = torch.tensor(list(row.logit_bias.values()), dtype=torch.float32)
+        return bias.to(self.device)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of each row's softmax distribution."""
+    logp = torch.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1)

@@ -1,0 +1,198 @@
+"""An in-process LMTP client for LMQL that batches concurrent queries into shared engine calls.
+
+LMQL talks to models through LMTP clients (`generate`, `score`, `request`, `close`). Its own
+in-process options either run the model in a subprocess (every token pickled through a pipe) or,
+with `async_transport=True`, load a fresh model per query. This client instead keeps one
+`HFEngine` per backend, collects the generate/score calls of all queries in flight and hands them
+to the engine in one worker thread, so the event loop keeps interpreting other queries while the
+model computes. Each batch's tokens come back, in order, through per-call asyncio queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from promptbreeder.backends.hf.rows import GenerateRow
+from promptbreeder.backends.hf.engine import HFEngine
+
+# The seed of the query whose task is calling us (set by the backend around each query).
+CURRENT_SEED: contextvars.ContextVar[int] = contextvars.ContextVar("promptbreeder_seed", default=0)
+# The stop phrases of that query's constraints: a row may end as soon as its text contains one (LMQL
+# asks again if the variable at hand needs more), instead of running to its token limit.
+STOP_HINTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("promptbreeder_stops", default=())
+# The stop sequences of that query's decoder: LMQL does not know them, so the row ends with an
+# end-of-sequence token there, which ends the variable (the backend cuts the phrase off afterwards).
+END_TEXTS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("promptbreeder_end_texts", default=())
+# That query's sampling options LMQL cannot carry (tfs, top_a: see base.ENGINE_ONLY_OPTIONS). LMQL
+# 0.7.3 rejects unknown decoder arguments and forwards to `generate` only a fixed list of them
+# (top_k, top_p and penalties), so they travel beside the query like its seed.
+# Where that query's per-step next-token entropies go (a list), or None when nobody asked for them.
+ENTROPY_SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar("promptbreeder_entropy", default=None)
+ENGINE_SAMPLING: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
+    "promptbreeder_engine_sampling", default=None)
+
+
+@dataclass
+class _Pending:
+    kind: str  # "generate" | "score"
+    queue: asyncio.Queue
+    row: GenerateRow | None = None
+    score_input: tuple[list[int], list[int]] | None = None
+
+
+class InProcessLMTPClient:
+    """Shared by every query of one backend; LMQL's reference counting (`ref`/`close`) is a no-op."""
+
+    # how long the dispatcher waits for more queries to reach the model before running a batch
+    SETTLE_SECONDS = 0.004
+    MAX_WAIT_SECONDS = 0.25
+
+    def __init__(self, engine: HFEngine, model_identifier: str):
+        self.engine = engine
+        self.model_identifier = model_identifier
+        self._pending: list[_Pending] = []
+        self._wakeup: asyncio.Event | None = None
+        self._dispatcher: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptbreeder-engine")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.active_queries = 0  # queries in flight, counted by the backend (0: not counted)
+
+    # -- LMTP client protocol (what LMQL's LMTPDcModel calls) ----------------------------------------
+
+    def ref(self):
+        return self
+
+    async def close(self):
+        """LMQL closes clients when a query ends; the model lives as long as the backend."""
+
+    async def request(self, name, payload):
+        return {"model_info": {"model": self.model_identifier, "engine": "promptbreeder.hf_engine"}}
+
+    async def generate(self, prompt, max_tokens=32, temperature=0.0, logit_bias=None, top_logprobs=1, **kwargs):
+        bias = {int(k): float(v) for k, v in (logit_bias or {}).items()} or None
+        if bias and min(bias.values()) > 0:
+            # A whitelist (LMQL sends +100 for each allowed token) constrains the next token only, and
+            # LMQL discards what follows once the constraint changes, which REGEX and choice masks do
+            # after every token: generating further under it is wasted work. The next call reuses the
+            # prompt's cached states, so asking again costs one token's computation.
+            max_tokens = 1
+        extra = ENGINE_SAMPLING.get() or {}
+        row = GenerateRow(
+            prompt_ids=[int(t) for t in prompt],
+            max_tokens=int(max_tokens),
+            temperature=float(temperature or 0.0),
+            top_k=kwargs.get("top_k"),
+            top_p=kwargs.get("top_p"),
+            # keyword first, should an LMQL ever forward them as it forwards top_k and top_p
+            tfs=kwargs.get("tfs", extra.get("tfs")),
+            top_a=kwargs.get("top_a", extra.get("top_a")),
+            logit_bias=bias,
+            top_logprobs=int(top_logprobs or 1),
+            seed=CURRENT_SEED.get(),
+            stop_texts=STOP_HINTS.get(),
+            end_texts=END_TEXTS.get(),
+            entropy_sink=ENTROPY_SINK.get(),
+        )
+        pending = _Pending("generate", asyncio.Queue(), row=row)
+        row.tag = pending.queue
+        self._submit(pending)
+        while True:
+            item = await pending.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if item.get("finish_reason") is not None:
+                return
+
+    async def score(self, prompt, scored_prompt, **kwargs):
+        pending = _Pending("score", asyncio.Queue(), score_input=([int(t) for t in prompt], [int(t) for t in scored_prompt]))
+        self._submit(pending)
+        result = await pending.queue.get()
+        if isinstance(result, BaseException):
+            raise result
+        for j, (token, logprob) in enumerate(zip(scored_prompt, result)):
+            yield {"token": int(token), "logprob": float(logprob),
+                   "finish_reason": "stop" if j == len(result) - 1 else None}
+
+    # -- batching ------------------------------------------------------------------------------------
+
+    def _submit(self, pending: _Pending) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._dispatcher is None or self._dispatcher.done():
+            self._loop = loop
+            self._wakeup = asyncio.Event()
+            self._dispatcher = loop.create_task(self._dispatch_forever(), name="promptbreeder-dispatch")
+        self._pending.append(pending)
+        self._wakeup.set()
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await self._settle()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._run(batch)
+
+    async def _settle(self) -> None:
+        """Give queries that are still being interpreted a moment to reach the model too.
+
+        When the backend counts its queries in flight (`active_queries`), the batch waits until each
+        of them is waiting on the model (or MAX_WAIT_SECONDS passed): a query still interpreting the
+        tokens of the last batch would otherwise miss this one and run alone after it. Without a
+        count, a batch starts once no call has arrived for SETTLE_SECONDS.
+        """
+        started = last_change = time.perf_counter()
+        seen = len(self._pending)
+        while len(self._pending) < self.engine.max_batch_size:
+            if self.active_queries and len(self._pending) >= self.active_queries:
+                return
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            if len(self._pending) != seen:
+                seen, last_change = len(self._pending), now
+            elif now - started >= self.MAX_WAIT_SECONDS or (
+                    not self.active_queries and now - last_change >= self.SETTLE_SECONDS):
+                return
+            if now - last_change > 0.0005:
+                await asyncio.sleep(0.0005)
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        generates = [p for p in batch if p.kind == "generate"]
+        scores = [p for p in batch if p.kind == "score"]
+
+        def put_all(events):
+            for row, payload in events:
+                row.tag.put_nowait(payload)
+
+        def deliver(events):  # one loop wake-up per engine batch, not one per token
+            loop.call_soon_threadsafe(put_all, events)
+
+        try:
+            if scores:
+                results = await loop.run_in_executor(self._executor, self._locked, self.engine.score, [p.score_input for p in scores])
+                for p, result in zip(scores, results):
+                    p.queue.put_nowait(result)
+            if generates:
+                await loop.run_in_executor(self._executor, self._locked, self.engine.generate, [p.row for p in generates], deliver)
+        except Exception as exc:  # a failed batch fails its queries, not the process
+            for p in batch:
+                p.queue.put_nowait(RuntimeError(f"model call failed: {type(exc).__name__}: {exc}"))
+
+    def _locked(self, fn, *args):
+        with self.engine.lock:
+            return fn(*args)
+
+    def run_in_engine_thread(self, fn, *args):
+        """Run `fn` on the engine's worker thread (where torch's thread pool lives) and wait for it."""
+        return self._executor.submit(self._locked, fn, *args).result()
+
+    def shutdown(self) -> None:
+        if self._dispatcher is not None and not self._dispatcher.done():
+            self._dispatcher.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)

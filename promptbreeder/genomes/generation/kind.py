@@ -1,0 +1,34 @@
+"""The generation genome's registry entry: decoding parameters evolved on a prompt task folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptbreeder.genomes.hpo.kind import HpoKind, _space_or_none
+from promptbreeder.genomes.prompt.kind import PROMPT
+
+
+class GenerationKind(HpoKind):
+    """Its units are configurations like the HPO genome's; its task folder is a prompt task's."""
+
+    name = "generation"
+
+    def load_task(self, task_dir: Path, data: Any, file: Path):
+        return PROMPT.load_task(task_dir, data, file)
+
+    def build(self, config, day_care, task, backend, cache=None):
+        from promptbreeder.genomes.generation.genome import generation_genome
+
+        return generation_genome(config, day_care, task, backend, cache)
+
+    def size(self, task: Any) -> int:
+        return PROMPT.size(task)
+
+    def saved_space(self, task_data: dict[str, Any] | None) -> Any:
+        from promptbreeder.genomes.generation.genome import SPACE
+
+        return _space_or_none(SPACE)
+
+
+GENERATION = GenerationKind()

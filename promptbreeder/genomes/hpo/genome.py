@@ -1,0 +1,356 @@
+"""The HPO genome: hyperparameter configurations, proposed by the LLM the way LLAMBO does (Liu et al. 2024).
+
+Creation: a zero-shot warm start (the LLM proposes configurations from the task description and the
+search space alone) or uniform random samples (`warm_start`). Every LLM value is written under an LMQL
+constraint (a number pattern, or one of the choices), then coerced into range by the search space.
+Scoring: the task's objective on the configuration (deterministic: no batch), remembered per
+configuration, so a configuration is evaluated once; every evaluation joins the history.
+Breeding, per winner (one backend call for all candidates, one for all surrogate predictions):
+- "llm_proposal": `num_candidates` configurations sampled from the LLM conditioned on the history and a
+  target score a little beyond the best so far; with `surrogate: "llm"` the LLM also predicts each
+  candidate's score `surrogate_samples` times (mean and spread) and the candidate with the best expected
+  improvement (`acq_strategy: "ei"`) or upper confidence bound ("ucb") is kept; otherwise the first.
+- "crossover" (10% of children): each value from the winner or another unit of the population;
+- "perturb": the winner moved a little in the unit cube; the fallback when no candidate is usable or new,
+  and the mutation of the model-free GA (`proposal: "none"`).
+With `surrogate: "forest"` (SMAC-style, `hpo/surrogate.py`) every mutation is screened instead: the LLM's
+candidates (if any), `screen_perturbations` perturbations of the winner and of the best configuration so far
+and `screen_random` uniform samples are ranked by a tree ensemble fitted on the evaluations, and the
+candidate with the best acquisition is evaluated; it costs milliseconds, not model queries.
+Report: the best configuration, its score and the best-so-far curve over evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
+from promptbreeder.config import RunConfig
+from promptbreeder.genomes.base import FAILED_FITNESS, Birth, Genome, guarded_call, history_window, running_best
+from promptbreeder.genomes.hpo.space import SearchSpace
+from promptbreeder.genomes.hpo.surrogate import ForestSurrogate, acquisition
+
+HISTORY_WINDOW = 12  # scored configurations shown to the LLM: the best half and the most recent half
+CROSSOVER_RATE = 0.1
+PERTURB_SCALE = 0.1  # standard deviation of a perturbation in the unit cube
+SCREEN_SCALES = (0.03, 0.1, 0.25)  # perturbations screened by the forest: fine, usual and coarse steps
+MIN_FOREST_OBSERVATIONS = 4
+# a value ends with its line: without the newline in the pattern the model, offered only digits, never
+# stops and every value runs to its token limit (then clipped to a bound of the range)
+FLOAT_PATTERN = r"-?[0-9]+(\.[0-9]+)?(e-?[0-9]+)?\n"
+INT_PATTERN = r"-?[0-9]+\n"
+
+
+@dataclass
+class ConfigUnit:
+    id: str
+    config: dict[str, Any]
+    generation: int = 0
+    parent: str | None = None
+    operator: str | None = None
+    fitness: float | None = None
+    score: float | None = None  # the objective's value (fitness is its negation when minimising)
+    fitness_history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ConfigUnit":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ConfigOptions:
+    warm_start: str = "llm"  # "llm" | "random"
+    proposal: str = "llm"  # "llm" (LLAMBO candidate sampling) | "none" (GA without a model: perturb and crossover)
+    num_candidates: int = 2
+    surrogate: str = "forest"  # "forest" | "llm" | "none"
+    surrogate_samples: int = 3
+    # forest surrogate: uniform and perturbed candidates screened per child, besides the LLM's. Local
+    # perturbations lost to uniform candidates at 30 evaluations on the HPO suite (bench/hpo.py, 10 seeds)
+    screen_random: int = 64
+    screen_perturbations: int = 0
+    acq_strategy: str = "ei"  # "ei" | "ucb"
+    ucb_kappa: float = 1.0
+    target_margin: float = 0.1  # aim this fraction of the observed score range beyond the best
+
+
+class ConfigGenome(Genome):
+    kind = "config"
+    STATE_KEYS = ("evaluations",)
+
+    def __init__(self, config: RunConfig | None, task_description: str, space: SearchSpace, objective: Callable[[dict], float], *,
+                 backend: Backend, query_text: Callable[[str], str], direction: str = "maximize",
+                 decoder: DecoderOptions | None = None, options: ConfigOptions = ConfigOptions()):
+        self.config, self.task_description, self.space, self.objective = config, task_description, space, objective
+        self.backend, self.query_text, self.options = backend, query_text, options
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.direction = direction
+        self.decoder = decoder or DecoderOptions.parse("sample(temperature=0.8)")
+        self.evaluations: list[dict[str, Any]] = []  # {"config", "score", "unit"} in evaluation order
+        self._known: dict[str, float] = {}
+
+    # -- the genome contract ------------------------------------------------------------------------
+
+    def create(self, ids: list[str], rng: random.Random) -> tuple[list[ConfigUnit], list[tuple[str, dict]]]:
+        events: list[tuple[str, dict]] = []
+        configs: list[dict | None] = [None] * len(ids)
+        if self.options.warm_start == "llm":
+            results = self.backend.run_many([self._proposal_request(rng, target=None) for _ in ids])
+            configs = [self._parse(r) for r in results]
+        units = []
+        for unit_id, proposed in zip(ids, configs):
+            if proposed is None or any(self.space.key(proposed) == self.space.key(u.config) for u in units):
+                if self.options.warm_start == "llm":
+                    events.append(("init_failed", {"unit": unit_id}))
+                proposed = self.space.sample(rng)
+            units.append(ConfigUnit(id=unit_id, config=proposed, operator="init"))
+        return units, events
+
+    def draw_batch(self, rng: random.Random) -> None:
+        return None  # the objective does not depend on a draw
+
+    def score(self, groups: list[tuple[list[ConfigUnit], Any]], generation: int) -> None:
+        for units, _ in groups:
+            for unit in units:
+                key = self.space.key(unit.config)
+                if key not in self._known:
+                    score, error = self._evaluate(unit.config)
+                    self._known[key] = score
+                    self.evaluations.append({"config": dict(unit.config), "score": score, "unit": unit.id}
+                                            | ({"error": error} if error else {}))
+                unit.score = self._known[key]
+                unit.fitness = self.sign * unit.score
+                unit.fitness_history.append({"generation": generation, "fitness": unit.fitness})
+
+    def _evaluate(self, config: dict) -> tuple[float, str | None]:
+        """The objective's score, or the worst score and why, when it raised or returned no number."""
+        value, error = guarded_call(self.objective, dict(config), "the objective")
+        if error is None:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                error = f"the objective returned {value!r:.80}, not a number"
+            else:
+                error = "the objective returned nan" if math.isnan(value) else None
+        return (value, None) if error is None else (self.sign * FAILED_FITNESS, error)
+
+    def breed(self, winners: list[ConfigUnit], population: list[ConfigUnit], generation: int,
+              new_id: Callable[[], str], rng: random.Random) -> list[Birth]:
+        mutation = "llm_proposal" if self.options.proposal == "llm" else "perturb"
+        plans = ["crossover" if rng.random() < CROSSOVER_RATE else mutation for _ in winners]
+        groups = self._llm_candidates([w for w, p in zip(winners, plans) if p == "llm_proposal"], rng)
+        forest = self._fit_forest(rng)
+        if forest is None:
+            proposals = (self._choose_by_llm(groups, rng) if self.options.surrogate == "llm"
+                         else [g[0] if g else None for g in groups])
+        births, made = [], set()  # children of this call must differ from each other too
+
+        def fresh(config: dict | None) -> bool:
+            return config is not None and not self._seen(config, population) and self.space.key(config) not in made
+
+        for winner, plan in zip(winners, plans):
+            tried = [plan]
+            if plan == "crossover":
+                partner = rng.choice(population)
+                child = {n: (winner.config if rng.random() < 0.5 else partner.config)[n] for n in self.space.names}
+            elif forest is not None:
+                llm = groups.pop(0) if plan == "llm_proposal" else []
+                plan, child = self._screen(forest, winner, llm, fresh, rng)
+                tried = list(dict.fromkeys(tried + [plan]))
+            elif plan == "perturb":
+                child = self._perturb(winner.config, rng)
+            else:
+                child = proposals.pop(0)
+            if child is None or (plan != "perturb" and not fresh(child)):
+                tried.append("perturb")
+                plan, child = "perturb", self._perturb(winner.config, rng)
+            made.add(self.space.key(child))
+            births.append(Birth(winner, ConfigUnit(id=new_id(), config=child, generation=generation, parent=winner.id,
+                                                   operator=plan), plan, tried=tried))
+        return births
+
+    def report(self, population: Sequence[ConfigUnit], generation: int) -> dict[str, Any]:
+        # the last generation's children meet no tournament: evaluate them (copies; the state is saved)
+        self.score([([ConfigUnit.from_dict(u.to_dict()) for u in population if u.fitness is None], None)],
+                   generation)
+        best = max(self.evaluations, key=lambda e: self.sign * e["score"], default=None)
+        curve = running_best([e["score"] for e in self.evaluations], self.sign)
+        return {"genome": "config", "direction": self.direction, "evaluations": len(self.evaluations),
+                "best": best, "best_so_far": curve,
+                "top": sorted(self.evaluations, key=lambda e: -self.sign * e["score"])[:3]}
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        return format_report(report, self.space.format_config)
+
+    def stand_in_objective(self, score: Callable[[str], float]) -> Callable[[], None]:
+        real = self.objective
+        self.objective = lambda config: score(repr(sorted(config.items())))
+        return lambda: real(dict(self.evaluations[0]["config"])) if self.evaluations else None
+
+    def report_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"name": f"unit {e['unit']}", "prompt": self.space.format_config(e["config"]), "score": e["score"]}
+                for e in report["top"]]
+
+    def individual_from_dict(self, data: dict[str, Any]) -> ConfigUnit:
+        return ConfigUnit.from_dict(data)
+
+    def label(self, unit: ConfigUnit) -> str:
+        return self.space.format_config(unit.config)
+
+    def state(self) -> dict[str, Any]:
+        return {"evaluations": [dict(e) for e in self.evaluations]}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.evaluations = [dict(e) for e in state["evaluations"]]
+        self._known = {self.space.key(e["config"]): float(e["score"]) for e in self.evaluations}
+
+    # -- LLAMBO: candidate sampling, surrogate, acquisition -------------------------------------------
+
+    def _llm_candidates(self, winners: list[ConfigUnit], rng: random.Random) -> list[list[dict]]:
+        """`num_candidates` new configurations per winner, sampled from the LLM (one backend call)."""
+        if not winners:
+            return []
+        n = max(self.options.num_candidates, 1)
+        target = self._target()
+        requests = [self._proposal_request(rng, target) for _ in winners for _ in range(n)]
+        parsed = [self._parse(r) for r in self.backend.run_many(requests)]
+        groups = [[c for c in parsed[i * n:(i + 1) * n] if c is not None] for i in range(len(winners))]
+        return [[c for c in g if self.space.key(c) not in self._known] for g in groups]
+
+    def _choose_by_llm(self, groups: list[list[dict]], rng: random.Random) -> list[dict | None]:
+        """Per group, the candidate whose LLM-predicted scores (mean and spread) have the best acquisition."""
+        samples = max(self.options.surrogate_samples, 1)
+        flat = [c for g in groups for c in g]
+        requests = [self._surrogate_request(c, rng) for c in flat for _ in range(samples)]
+        results = self.backend.run_many(requests) if requests else []
+        predictions = iter(_number(r.variables.get("SCORE")) if r.ok else None for r in results)
+        chosen = []
+        for group in groups:
+            values = [self._acquisition([next(predictions) for _ in range(samples)]) for _ in group]
+            best = max(range(len(group)), key=lambda i: values[i], default=None)
+            chosen.append(None if best is None else group[best])
+        return chosen
+
+    def _acquisition(self, predicted: list[float | None]) -> float:
+        values = [self.sign * v for v in predicted if v is not None and math.isfinite(v)]
+        if not values:
+            return -math.inf
+        mean = statistics.fmean(values)
+        spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+        return acquisition(mean, spread, self._best_fitness(default=mean), self.options.acq_strategy,
+                           self.options.ucb_kappa)
+
+    def _best_fitness(self, default: float = -math.inf) -> float:
+        return max((self.sign * e["score"] for e in self.evaluations if math.isfinite(e["score"])), default=default)
+
+    def _fit_forest(self, rng: random.Random) -> ForestSurrogate | None:
+        if self.options.surrogate != "forest":
+            return None
+        finite = [e for e in self.evaluations if math.isfinite(e["score"])]
+        if len(finite) < MIN_FOREST_OBSERVATIONS:
+            return None
+        points = [self.space.to_unit(e["config"]) for e in self.evaluations]
+        fitness = [self.sign * e["score"] for e in self.evaluations]
+        return ForestSurrogate(seed=rng.randrange(2**31)).fit(points, fitness)
+
+    def _screen(self, forest: ForestSurrogate, winner: ConfigUnit, llm: list[dict], fresh: Callable[[dict], bool],
+                rng: random.Random) -> tuple[str, dict | None]:
+        """The fresh candidate with the best acquisition under the forest, and the operator that made it."""
+        best = max(self.evaluations, key=lambda e: self.sign * e["score"] if math.isfinite(e["score"]) else -math.inf)
+        pool = [("llm_proposal", c) for c in llm]
+        for i in range(self.options.screen_perturbations):
+            centre = winner.config if i % 2 == 0 else best["config"]
+            pool.append(("perturb", self._perturb(centre, rng, SCREEN_SCALES[i % len(SCREEN_SCALES)])))
+        pool += [("random_sample", self.space.sample(rng)) for _ in range(self.options.screen_random)]
+        pool = [(operator, c) for operator, c in pool if fresh(c)]
+        if not pool:
+            return "perturb", None
+        means, spreads = forest.predict([self.space.to_unit(c) for _, c in pool])
+        incumbent = self._best_fitness()
+        values = [acquisition(m, s, incumbent, self.options.acq_strategy, self.options.ucb_kappa)
+                  for m, s in zip(means, spreads)]
+        return pool[max(range(len(pool)), key=values.__getitem__)]
+
+    def _target(self) -> float | None:
+        scores = [self.sign * e["score"] for e in self.evaluations if math.isfinite(e["score"])]
+        if not scores:  # nothing scored yet, or every configuration failed
+            return None
+        best, worst = max(scores), min(scores)
+        return self.sign * (best + self.options.target_margin * (best - worst))
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    def _history(self) -> str:
+        if not self.evaluations:
+            return "No configuration has been evaluated yet."
+        shown = history_window(self.evaluations, HISTORY_WINDOW, self.sign)
+        better = "higher" if self.sign > 0 else "lower"
+        lines = [f"Configurations evaluated so far (score, {better} is better):"]
+        lines += [f"- {self.space.format_config(e['config'])} -> "
+                  + (f"failed ({e['error'][:80]})" if "error" in e else f"{e['score']:.4f}")
+                  for e in sorted(shown, key=lambda e: -self.sign * e["score"])]
+        return "\n".join(lines)
+
+    def _inputs(self) -> dict[str, Any]:
+        return {"task_description": self.task_description, "space_description": self.space.describe(),
+                "history": self._history()}
+
+    def _proposal_request(self, rng: random.Random, target: float | None) -> QueryRequest:
+        lines, inputs = [], self._inputs()
+        for i, p in enumerate(self.space.params):
+            if p.kind == "categorical":
+                inputs[f"choices_{i}"] = [str(c) for c in p.choices]
+                lines.append(f'"{p.name}: [P{i}]\\n" where P{i} in choices_{i}')
+            else:  # the range right before the value: a small model copies what it has just read
+                label = f"{p.name} ({_number_text(p.low)} to {_number_text(p.high)})"
+                pattern, bound = (INT_PATTERN, 12) if p.kind == "int" else (FLOAT_PATTERN, 16)
+                lines.append(f'"{label}: [P{i}]" where REGEX(P{i}, r"{pattern}") and len(TOKENS(P{i})) < {bound}')
+        inputs["target"] = "" if target is None else f" expected to reach a score of {target:.4f}"
+        query = self.query_text("config_propose").rstrip() + "\n" + "\n".join(lines) + "\n"
+        return QueryRequest(query=query, inputs=inputs, decoder=self.decoder, seed=rng.randrange(2**31),
+                            name="config_propose")
+
+    def _surrogate_request(self, candidate: dict, rng: random.Random) -> QueryRequest:
+        inputs = self._inputs() | {"candidate": self.space.format_config(candidate)}
+        return QueryRequest(query=self.query_text("config_surrogate"), inputs=inputs, decoder=self.decoder,
+                            seed=rng.randrange(2**31), name="config_surrogate")
+
+    def _parse(self, result) -> dict | None:
+        if not result.ok:
+            return None
+        raw = {p.name: result.variables.get(f"P{i}", "") for i, p in enumerate(self.space.params)}
+        return self.space.coerce(raw)
+
+    def _seen(self, config: dict, population: list[ConfigUnit]) -> bool:
+        key = self.space.key(config)
+        return key in self._known or any(self.space.key(u.config) == key for u in population)
+
+    def _perturb(self, config: dict, rng: random.Random, scale: float = PERTURB_SCALE) -> dict:
+        vector = [min(max(v + rng.gauss(0.0, scale), 0.0), 1.0) for v in self.space.to_unit(config)]
+        return self.space.from_unit(vector)
+
+
+def _number(text: Any) -> float | None:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def format_report(report: dict[str, Any], format_config: Callable[[dict], str]) -> str:
+    """The end-of-run text of report.json: the best configurations and their scores."""
+    lines = [f"{report['evaluations']} configurations evaluated ({report['direction']}):"]
+    for i, entry in enumerate(report["top"], 1):
+        lines.append(f"  {i}. {entry['score']:.4f}  {format_config(entry['config'])}  ({entry['unit']})")
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""The HPO genome's registry entry (`"genome": "config"`): LLAMBO-style search over a task's search space."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from promptbreeder.genomes.kind import GenomeKind
+
+
+def _format_config(space: Any):
+    return space.format_config if space is not None else (lambda config: json.dumps(config, default=repr))
+
+
+class HpoKind(GenomeKind):
+    name = "config"  # the task folders' spelling since the first HPO tasks
+    configurations = True
+    unit_fields = ("config",)
+
+    def load_task(self, task_dir: Path, data: Any, file: Path):
+        from promptbreeder.genomes.hpo.task import load_config_task  # sklearn and optuna: only for HPO tasks
+
+        return load_config_task(task_dir, data, file)
+
+    def build(self, config, day_care, task, backend, cache=None):
+        from promptbreeder.genomes.hpo.genome import ConfigGenome
+
+        return ConfigGenome(config, task.description, task.space, task.objective, backend=backend,
+                            query_text=lambda name: day_care.query_text(name, task.name), direction=task.direction,
+                            decoder=config.decoder_override or task.decoder, options=task.options)
+
+    def size(self, task: Any) -> int:
+        return len(task.space)
+
+    def saved_space(self, task_data: dict[str, Any] | None) -> Any:
+        return _space_or_none((task_data or {}).get("search_space"))
+
+    def unit_text(self, unit: dict[str, Any], space: Any) -> str:
+        return _format_config(space)(unit.get("config", {}))
+
+    def format_saved_report(self, report: dict[str, Any], space: Any) -> str:
+        from promptbreeder.genomes.hpo.genome import format_report
+
+        return format_report(report, _format_config(space))
+
+
+def _space_or_none(spec: Any) -> Any:
+    """The SearchSpace of a saved run (bounds and log scales for normalising), or None for an edited or
+    missing task folder: reports then normalise by the ranges the run saw."""
+    from promptbreeder.genomes.hpo.space import SearchSpace, SearchSpaceError
+
+    try:
+        return SearchSpace.from_spec(spec) if spec else None
+    except (SearchSpaceError, TypeError, ValueError):
+        return None
+
+
+HPO = HpoKind()

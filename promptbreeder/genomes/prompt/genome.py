@@ -1,0 +1,138 @@
+"""The PromptBreeder genome (Fernando et al. 2023): units of task prompts evolved by LLM operators.
+
+Creation: each unit draws a mutation prompt and a thinking style; the "init" operator writes its
+`initial_prompts_per_unit` task prompts from the task description (all units in one backend call).
+Scoring: fitness queries over a batch of training examples (the same batch for both units of a
+tournament), mean over the enabled variants (noCoT / CoT). Breeding: a mutation operator per child,
+drawn uniformly or by a bandit on the operator statistics (`operator_selection`); all children in one
+backend call, a failed one retried once with another operator, then a copy; then crossover / context
+shuffling for 10% of children. Report: the best units against the baselines on the held-out split.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Sequence
+
+from promptbreeder.backends.base import Backend, DecoderOptions
+from promptbreeder.config import RunConfig
+from promptbreeder.genomes.prompt.mutation import Mutator, OperatorSource
+from promptbreeder.genomes.prompt.report import format_report, heldout_report
+from promptbreeder.genomes.prompt.scoring import score_units
+from promptbreeder.genomes.prompt.split import train_heldout_split
+from promptbreeder.errors import RunError, UsageError
+from promptbreeder.genomes.base import Birth, Genome
+from promptbreeder.genomes.prompt.unit import Unit
+from promptbreeder.genomes.prompt.operators.base import BreedContext
+
+
+class PromptGenome(Genome):
+    """`evaluator` is a FitnessEvaluator (or a callable building one from `backend`); `operators`
+    reaches the operator registry (default: `promptbreeder.genomes.prompt.operators.registry`)."""
+
+    kind = "prompt"
+    STATE_KEYS = ("operator_stats", "debug_cursor")
+
+    def __init__(self, config: RunConfig, task_description: str, *, mutation_prompts: Sequence[str],
+                 thinking_styles: Sequence[str], suite: Sequence[dict], backend: Backend, evaluator: Any,
+                 query_text: Callable[[str], str], operators: OperatorSource | None = None,
+                 mutation_decoder: DecoderOptions | None = None, seed_prompts: Sequence[str] = ()):
+        if not mutation_prompts or not thinking_styles:
+            raise UsageError("the day care needs at least one mutation prompt and one thinking style")
+        self.config = config
+        self.task_description = task_description
+        self.mutation_prompts, self.thinking_styles = list(mutation_prompts), list(thinking_styles)
+        self.seed_prompts = list(seed_prompts)  # hand-written prompts: baselines in the report
+        self.train, self.heldout = train_heldout_split(suite, config.heldout_fraction, config.seed)
+        if not self.train:
+            raise RunError("the fitness test suite has no examples to evaluate prompts on")
+        self.variants = config.fitness_variants
+        self.backend = backend
+        self.evaluator = evaluator if hasattr(evaluator, "evaluate") else evaluator(backend)
+        self.query_text = query_text
+        self.mutator = Mutator(operators or OperatorSource.from_registry(), backend, debug=config.debug_mode,
+                               selection=getattr(config, "operator_selection", "uniform"))
+        self.mutation_decoder = config.decoder_override or mutation_decoder or DecoderOptions()
+
+    # -- the genome contract ------------------------------------------------------------------------
+
+    def create(self, ids: list[str], rng: random.Random) -> tuple[list[Unit], list[tuple[str, dict]]]:
+        units = [
+            # the number of task prompts of a template tells the init operator how many to write
+            Unit(id=unit_id, task_prompts=[self.task_description] * self.config.initial_prompts_per_unit,
+                 mutation_prompt=rng.choice(self.mutation_prompts), thinking_style=rng.choice(self.thinking_styles),
+                 generation=0, operator="init")
+            for unit_id in ids
+        ]
+        ctx = self._context(0, population=[], new_id=lambda: "")
+        prompts, fell_back = self.mutator.initial_prompts(units, ctx, rng, fallback=self.task_description)
+        for unit, unit_prompts in zip(units, prompts):
+            unit.task_prompts = unit_prompts
+        return units, [("init_failed", {"unit": u, "prompt": self.task_description}) for u in fell_back]
+
+    def draw_batch(self, rng: random.Random) -> list[dict]:
+        return rng.sample(self.train, min(self.config.fitness_batch_size, len(self.train)))
+
+    def score(self, groups: list[tuple[list[Unit], list[dict]]], generation: int) -> None:
+        score_units(self.evaluator, self.variants, groups, generation)
+
+    def breed(self, winners: list[Unit], population: list[Unit], generation: int, new_id: Callable[[], str],
+              rng: random.Random) -> list[Birth]:
+        return self.mutator.breed(winners, self._context(generation, list(population), new_id), rng)
+
+    def credit(self, operators: list[str]) -> None:
+        self.mutator.credit(operators)
+
+    def report(self, population: Sequence[Unit], generation: int) -> dict[str, Any]:
+        return heldout_report(self.evaluator, self.variants, self._contenders(population, generation),
+                              self.task_description, self.heldout, seed_prompts=self.seed_prompts)
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        return format_report(report)
+
+    def report_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        # bred units and baselines on the held-out split
+        return [{"name": row["name"], "prompt": " … ".join(p for p in row["task_prompts"][:2] if p),
+                 "score": row["heldout_fitness"]} for row in report["rows"]]
+
+    def reused_results(self) -> int:
+        return self.evaluator.cached_results
+
+    def individual_from_dict(self, data: dict[str, Any]) -> Unit:
+        return Unit.from_dict(data)
+
+    def label(self, unit: Unit) -> str:
+        return unit.task_prompt
+
+    def state(self) -> dict[str, Any]:
+        return {"operator_stats": {k: dict(v) for k, v in self.mutator.stats.items()},
+                "debug_cursor": self.mutator.cursor}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.mutator.stats = {k: dict(v) for k, v in state["operator_stats"].items()}
+        self.mutator.cursor = int(state["debug_cursor"])
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _context(self, generation: int, population: list[Unit], new_id: Callable[[], str]) -> BreedContext:
+        return BreedContext(
+            task_description=self.task_description, population=population,
+            mutation_prompts=self.mutation_prompts, thinking_styles=self.thinking_styles,
+            query_text=self.query_text, mutation_decoder=self.mutation_decoder, generation=generation,
+            num_eda_samples=self.config.num_eda_samples,
+            num_lamarckian_reasonings=self.config.num_lamarckian_reasonings, new_id=new_id)
+
+    def _contenders(self, population: Sequence[Unit], generation: int) -> list[Unit]:
+        """The population for the report, children born in the last generation scored too.
+
+        Children are scored in their first tournament, so the last generation's have no fitness yet.
+        Copies of them are scored on one training batch drawn from an RNG of their own: the saved
+        state and the run's RNG stay as they were, so a run continued later is unaffected.
+        """
+        unscored = [Unit.from_dict(u.to_dict()) for u in population if u.fitness is None]
+        if not unscored:
+            return list(population)
+        rng = random.Random(f"report:{self.config.seed}:{generation}")
+        score_units(self.evaluator, self.variants, [(unscored, self.draw_batch(rng))], generation)
+        scored = {u.id: u for u in unscored}
+        return [scored.get(u.id, u) for u in population]

@@ -1,0 +1,44 @@
+"""The prompt genome's registry entry: PromptBreeder units bred on a prompt task folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptbreeder.genomes.kind import GenomeKind
+from promptbreeder.genomes.prompt.task import Task, load_prompt_task
+
+
+class PromptKind(GenomeKind):
+    name = "prompt"
+    unit_fields = ("task_prompts",)
+
+    def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
+        return load_prompt_task(task_dir, data, file)
+
+    def build(self, config, day_care, task, backend, cache=None):
+        from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
+        from promptbreeder.genomes.prompt.genome import PromptGenome
+
+        evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
+                                     decoder=config.decoder_override, seed=config.seed, cache=cache,
+                                     model=config.model_identity)
+        return PromptGenome(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
+                            thinking_styles=[p.text for p in day_care.thinking_styles],
+                            suite=task.load_suite(config.fitness_test_suite), backend=backend, evaluator=evaluator,
+                            query_text=lambda name: day_care.query_text(name, task.name),
+                            mutation_decoder=task.decoder, seed_prompts=task.seed_prompts)
+
+    def size(self, task: Task) -> int:
+        return len(task.load_suite())
+
+    def unit_text(self, unit: dict[str, Any], space: Any) -> str:
+        return " … ".join(p for p in unit.get("task_prompts", [])[:2] if p)  # as the dashboard rows show it
+
+    def format_saved_report(self, report: dict[str, Any], space: Any) -> str:
+        from promptbreeder.genomes.prompt.report import format_report
+
+        return format_report(report)
+
+
+PROMPT = PromptKind()

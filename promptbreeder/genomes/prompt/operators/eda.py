@@ -1,0 +1,113 @@
+"""Estimation-of-distribution mutations: show the model a list of prompts and ask it to continue the
+list. `eda` shows a shuffled sample of the population, `eda_rank_index` the same ordered from worst
+to best, `lineage` the parent's ancestors in the order they were bred.
+
+Near-duplicates are dropped from the lists first: a list full of one prompt pulls the model towards
+repeating it, which defeats the point of showing a distribution.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from promptbreeder.genomes.prompt.unit import Unit
+from promptbreeder.genomes.prompt.operators.base import BreedContext
+from promptbreeder.genomes.prompt.operators.cleaning import jaccard, normalised_tokens
+from promptbreeder.genomes.prompt.operators.common import PromptOperator, numbered, parent_entry
+from promptbreeder.genomes.prompt.operators.registry import register
+
+NEAR_DUPLICATE_JACCARD = 0.9
+
+
+def _kept_indices(prompts: list[str], threshold: float) -> list[int]:
+    kept: list[int] = []
+    for i, prompt in enumerate(prompts):
+        if all(jaccard(prompt, prompts[j]) <= threshold for j in kept):
+            kept.append(i)
+    return kept
+
+
+def near_duplicate_filter(prompts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD) -> list[str]:
+    """`prompts` in order, without any prompt whose normalised-word Jaccard similarity to an earlier
+    kept one exceeds `threshold` (the first of a group of near-duplicates is the one kept)."""
+    return [prompts[i] for i in _kept_indices(prompts, threshold)]
+
+
+def _list_inputs(ctx: BreedContext, prompts: list[str]) -> dict[str, Any]:
+    return {"task_description": ctx.task_description, "prompt_list": numbered(prompts),
+            "next_number": len(prompts) + 1}
+
+
+def _population_echoes(parent: Unit, ctx: BreedContext) -> list[str]:
+    # asked for a new list entry, a copy of any member of the population is no progress
+    return [parent.mutation_prompt, parent.task_prompt] + [u.task_prompt for u in ctx.population if u.task_prompts]
+
+
+@register
+class EDA(PromptOperator):
+    name = "eda"
+    query_name = "eda"
+
+    def shown_prompts(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> list[str]:
+        prompts = [u.task_prompt for u in ctx.population if u.task_prompts]
+        rng.shuffle(prompts)  # before filtering, so which copy of a duplicate survives is not biased
+        prompts = near_duplicate_filter(prompts)
+        if len(prompts) > ctx.num_eda_samples:
+            prompts = rng.sample(prompts, max(ctx.num_eda_samples, 1))
+        return prompts or [parent.task_prompt]
+
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
+        return _list_inputs(ctx, self.shown_prompts(parent, ctx, rng))
+
+    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
+        return _population_echoes(parent, ctx)
+
+
+def _fitness_key(unit: Unit) -> float:
+    return float("-inf") if unit.fitness is None else unit.fitness
+
+
+@register
+class EDARankIndex(PromptOperator):
+    name = "eda_rank_index"
+    query_name = "eda_rank_index"
+
+    def shown_units(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> list[Unit]:
+        """Sample of the population, deduplicated, ordered by fitness ascending (unknown fitness first)."""
+        units = [u for u in ctx.population if u.task_prompts]
+        # fittest first while filtering, so of two near-duplicates the better one is shown
+        units = sorted(units, key=_fitness_key, reverse=True)
+        units = [units[i] for i in _kept_indices([u.task_prompt for u in units], NEAR_DUPLICATE_JACCARD)]
+        if len(units) > ctx.num_eda_samples:
+            units = rng.sample(units, max(ctx.num_eda_samples, 1))
+        return sorted(units, key=_fitness_key) or [parent]
+
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
+        return _list_inputs(ctx, [u.task_prompt for u in self.shown_units(parent, ctx, rng)])
+
+    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
+        return _population_echoes(parent, ctx)
+
+
+@register
+class Lineage(PromptOperator):
+    name = "lineage"
+    query_name = "lineage"
+
+    @staticmethod
+    def history(parent: Unit) -> list[str]:
+        """The parent's ancestors' prompts then its own, oldest first, without consecutive repeats
+        (a failed mutation leaves a copy of its parent in the lineage)."""
+        prompts: list[str] = []
+        for entry in [*parent.lineage, parent_entry(parent)]:
+            prompt = str(entry.get("prompt") or "")
+            if prompt and not (prompts and normalised_tokens(prompts[-1]) == normalised_tokens(prompt)):
+                prompts.append(prompt)
+        return prompts
+
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
+        return _list_inputs(ctx, self.history(parent))
+
+    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
+        return [parent.mutation_prompt, *self.history(parent)]

@@ -1,0 +1,68 @@
+"""The end-of-run comparison on the held-out split: the best bred prompts against two baselines.
+
+Training fitness is measured on the small batches the prompts were selected on, so it flatters them;
+only the held-out examples, never seen during evolution, say whether breeding helped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from promptbreeder.genomes.base import ranked
+from promptbreeder.genomes.prompt.scoring import candidate, evaluate_groups
+from promptbreeder.genomes.prompt.evaluator import Candidate
+from promptbreeder.genomes.prompt.unit import Unit
+
+STEP_BY_STEP = "Let's think step by step."
+TOP_UNITS = 3
+
+
+def heldout_report(evaluator: Any, variants: Sequence[str], population: Sequence[Unit], task_description: str,
+                   heldout: list[dict], top: int = TOP_UNITS, seed_prompts: Sequence[str] = ()) -> dict[str, Any]:
+    """Score the `top` fittest units and the baselines on every held-out example, in one evaluator call.
+
+    Baselines: the task description alone, with "Let's think step by step.", and each of the task's
+    hand-written seed prompts.
+    """
+    best = ranked(population)[:top]
+    rows: list[dict[str, Any]] = [
+        {"name": f"unit {u.id}", "id": u.id, "task_prompts": list(u.task_prompts), "train_fitness": u.fitness}
+        for u in best
+    ]
+    named = [("baseline: task description", task_description),
+             ("baseline: task description + step by step", f"{task_description} {STEP_BY_STEP}")]
+    seeds = [p for p in dict.fromkeys(seed_prompts) if p not in (task_description, named[1][1])]
+    named += [(f"baseline: seed prompt {i}", p) for i, p in enumerate(seeds, 1)]
+    baselines = [Candidate(prompt) for _, prompt in named]
+    rows += [{"name": name, "id": None, "task_prompts": [prompt], "train_fitness": None} for name, prompt in named]
+    candidates = [candidate(u) for u in best] + baselines
+    if heldout:
+        outcomes = evaluate_groups(evaluator, [(candidates, heldout, v) for v in variants])
+        for i, row in enumerate(rows):
+            row["heldout"] = {v: outcome[i].fitness for v, outcome in zip(variants, outcomes)}
+            row["heldout_fitness"] = sum(row["heldout"].values()) / len(variants)
+    else:  # a one-example suite keeps nothing back: say so rather than score on training data
+        for row in rows:
+            row["heldout"], row["heldout_fitness"] = {}, None
+    top_unit = best[0] if best else None
+    return {
+        "heldout_examples": len(heldout),
+        "variants": list(variants),
+        "best": None if top_unit is None else {
+            "id": top_unit.id, "task_prompts": list(top_unit.task_prompts), "mutation_prompt": top_unit.mutation_prompt,
+            "thinking_style": top_unit.thinking_style, "fitness": top_unit.fitness, "generation": top_unit.generation,
+            "operator": top_unit.operator,
+        },
+        "rows": rows,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as lines of text for the console."""
+    lines = [f"held-out comparison on {report['heldout_examples']} examples ({', '.join(report['variants'])}):"]
+    for row in report["rows"]:
+        heldout = "   n/a" if row["heldout_fitness"] is None else f"{row['heldout_fitness']:6.3f}"
+        train = "     -" if row["train_fitness"] is None else f"{row['train_fitness']:6.3f}"
+        prompt = " … ".join(p for p in row["task_prompts"][:2] if p)
+        lines.append(f"  {heldout}  (train {train})  {row['name']}: {prompt}")
+    return "\n".join(lines)

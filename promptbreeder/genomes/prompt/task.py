@@ -1,0 +1,126 @@
+"""Prompt task folders: the task description, the scorer, decoders, answer type and the fitness suite.
+
+```
+<day_care>/<task>/task_description.json     checked with schemas/task_description.schema.json
+<day_care>/<task>/<suite>.json | .jsonl      each example checked with schemas/example.schema.json
+```
+Structure is checked by JSON Schema, meaning by the code below (decoders parse, the scorer exists and
+takes those arguments and that answer type, gold labels fit the answer type, the suite exists). Any
+problem is a one-line DayCareError naming file, JSON path and expectation. The generation genome uses
+the same folders.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptbreeder.backends.base import DecoderOptions
+from promptbreeder.errors import UsageError
+from promptbreeder.jsonio import check, fail, json_path, read_examples, schema
+from promptbreeder.scorers.registry import scorer_class, spec_problem
+
+TASK_FILE = "task_description.json"
+DEFAULT_ANSWER_MAX_TOKENS = 48
+
+
+@dataclass
+class Task:
+    """One task of a day care, validated; `load_suite` reads and validates its fitness examples."""
+
+    name: str
+    dir: Path
+    description: str
+    scorer_spec: dict[str, Any]
+    decoder: DecoderOptions
+    fitness_decoder: DecoderOptions
+    fixed_system_prompt: str | None
+    answer_type: str
+    answer_max_tokens: int
+    seed_prompts: list[str]
+    genome: str
+    suite_path: Path
+
+    @property
+    def gold_key(self) -> str:
+        return "gold_" + self.name
+
+    @property
+    def file(self) -> Path:
+        return self.dir / TASK_FILE
+
+    def load_suite(self, override: str | Path | None = None) -> list[dict[str, Any]]:
+        """The fitness examples, every one validated. `override` is a suite path given on the command line."""
+        path = Path(override) if override is not None else self.suite_path
+        if path.suffix not in (".json", ".jsonl"):
+            raise fail(path, "$", "expected a fitness test suite file ending in .json or .jsonl")
+        rows = read_examples(path)
+        example_schema = self._example_schema()
+        for where, example in rows:
+            check(example, example_schema, path, root=where)
+            self._check_gold(example, path, where)
+        return [example for _, example in rows]
+
+    def _example_schema(self) -> dict[str, Any]:
+        base = schema("example")
+        gold = base["$defs"][f"gold_{self.answer_type}"]
+        base["properties"][self.gold_key] = gold
+        base["required"] = ["input", self.gold_key] + (["choices"] if self.answer_type == "choice" else [])
+        return base
+
+    def _check_gold(self, example: dict[str, Any], file: Path, where: str) -> None:
+        gold = example[self.gold_key]
+        at = json_path([self.gold_key], where)
+        if self.answer_type == "choice" and gold not in example["choices"]:
+            shown = ", ".join(repr(c) for c in example["choices"])
+            raise fail(file, at, f"expected one of the example's choices {shown} (got {gold!r})")
+        if self.answer_type == "number":
+            try:
+                ok = math.isfinite(float(gold))
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise fail(file, at, f"expected a number or a string holding a number (got {gold!r})")
+
+
+
+def load_prompt_task(task_dir: Path, data: Any, file: Path) -> Task:
+    """Validate a prompt (or generation) task's task_description.json and its suite file."""
+    check(data, schema("task_description"), file)
+    decoders = {}
+    for key in ("decoder_options", "fitness_decoder_options"):
+        try:
+            decoders[key] = DecoderOptions.parse(data[key])
+        except UsageError as exc:
+            raise fail(file, f"$.{key}", f"expected a valid LMQL decoder ({exc})") from None
+    problem = spec_problem(data["fitness_scorer"])
+    if problem is not None:
+        raise fail(file, json_path(["fitness_scorer", *problem[0]]), problem[1])
+    scorer = scorer_class(data["fitness_scorer"]["type"])
+    if scorer.answer_types is not None and data["answer_type"] not in scorer.answer_types:
+        raise fail(
+            file,
+            "$.fitness_scorer.type",
+            f"expected a scorer for answer_type {data['answer_type']!r} "
+            f"({scorer.type} scores answer_type {', '.join(scorer.answer_types)} only)",
+        )
+    suite = task_dir / data["fitness_test_suite"]
+    if not suite.is_file():
+        expected = f"expected an existing file relative to {task_dir} (not found: {suite})"
+        raise fail(file, "$.fitness_test_suite", expected)
+    return Task(
+        name=task_dir.name,
+        dir=task_dir,
+        description=data["task_description"],
+        scorer_spec=dict(data["fitness_scorer"]),
+        decoder=decoders["decoder_options"],
+        fitness_decoder=decoders["fitness_decoder_options"],
+        fixed_system_prompt=data["fixed_system_prompt"],
+        answer_type=data["answer_type"],
+        answer_max_tokens=data.get("answer_max_tokens", DEFAULT_ANSWER_MAX_TOKENS),
+        seed_prompts=list(data.get("seed_prompts") or []),
+        genome=data.get("genome", "prompt"),
+        suite_path=suite,
+    )

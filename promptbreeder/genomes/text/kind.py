@@ -1,0 +1,44 @@
+"""The text and code genomes' registry entries: one candidate text (or program) improved by the LLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptbreeder.genomes.kind import GenomeKind
+
+
+class TextKind(GenomeKind):
+    unit_fields = ("text",)
+
+    def __init__(self, name: str):
+        self.name = name  # "text" or "code": code candidates run only in the sandbox
+
+    def load_task(self, task_dir: Path, data: Any, file: Path):
+        from promptbreeder.genomes.text.task import load_text_task
+
+        return load_text_task(task_dir, data, file)
+
+    def build(self, config, day_care, task, backend, cache=None):
+        from promptbreeder.genomes.text.genome import TextGenome
+
+        evaluate = task.evaluate_function(backend, lambda t, b: day_care.build_scorer_spec(t.rubric_spec, t.name, b))
+        return TextGenome(config, task.description, task.question, evaluate, task.x0, backend=backend,
+                          kind=task.genome, query_text=lambda name: day_care.query_text(name, task.name),
+                          decoder=config.decoder_override or task.decoder, history_window=task.history_window,
+                          max_solution_tokens=task.max_solution_tokens)
+
+    def size(self, task: Any) -> int:
+        return 1  # the starting candidate
+
+    def unit_text(self, unit: dict[str, Any], space: Any) -> str:
+        return str(unit.get("text", ""))
+
+    def format_saved_report(self, report: dict[str, Any], space: Any) -> str:
+        from promptbreeder.genomes.text.genome import format_report
+
+        return format_report(report)
+
+
+TEXT = TextKind("text")
+CODE = TextKind("code")

@@ -96,7 +96,7 @@ def _model_backend(config: RunConfig, names: list[str], store: RunStore):
 
 
 def dry_run(config: RunConfig, day_care: DayCare, task: TaskFolder, out: TextIO) -> int:
-    """Project the run's model queries, tokens and time (see engine/projection.py); starts nothing."""
+    """Project the run's model queries, tokens and time (see evolution/projection.py); starts nothing."""
     print(f"dry run: simulating {config.evolution_generations} generations of {task.name}, then timing real queries",
           file=out, flush=True)
     projection, simulated, objective = simulate(config, day_care, task, build_genome, Breeder, RunStore)

@@ -65,7 +65,7 @@ class RunConfig:
     operator_selection: str = _setting(
         "uniform", "how each child's mutation operator is chosen: 'uniform' at random, or 'bandit' (Thompson sampling"
         " on how often each operator's children beat their parents, from the run's operator statistics)",
-        choices=("uniform", "bandit"))  # the policies of promptbreeder/operators/selection.py
+        choices=("uniform", "bandit"))  # the policies of promptbreeder/genomes/prompt/operators/selection.py
     chunk_size: int = _setting(32, "tokens LMQL generates speculatively per model call", minimum=1)
     test_CoT: bool = _setting(True, "score the chain-of-thought variant of each prompt")
     test_noCoT: bool = _setting(True, "score the direct-answer (no chain of thought) variant of each prompt")

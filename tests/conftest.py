@@ -50,7 +50,7 @@ def shipped_day_care(tmp_path):
 @pytest.fixture
 def day_care(shipped_day_care):
     """`shipped_day_care`; a test module or conftest with a `day_care` of its own overrides it
-    (tests/engine/conftest.py: the shipped day care loaded; tests/test_app_config.py, tests/reporting: toy HPO ones)."""
+    (tests/evolution/conftest.py: the shipped day care loaded; tests/test_app_config.py, tests/reporting: toy HPO ones)."""
     return shipped_day_care
 
 

@@ -1,4 +1,4 @@
-"""The text and code genome (`genomes/text.py`) without a model: creation from x0, scoring each distinct
+"""The text and code genome (`genomes/text/genome.py`) without a model: creation from x0, scoring each distinct
 candidate once with its feedback, LLM-guided improvement (one batch per generation, one retry for replies
 without a candidate, then a copy), the bounded history of attempts the LLM sees, reports, state round trips
 and whole runs through the GA engine (a continued run ends where an uninterrupted one does).

@@ -19,7 +19,7 @@ from promptbreeder.genomes.hpo.genome import ConfigOptions
 from promptbreeder.genomes.hpo.objectives import DATASETS, MODELS, SklearnObjective, default_space
 from promptbreeder.genomes.hpo.space import SearchSpace
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DAY_CARE = REPO / "day_care"
 WINE = "hpo_random_forest_wine"
 TASK_FILE = "task_description.json"

@@ -1,4 +1,4 @@
-"""`engine/stopping.py`: budgets, stop signals and the Breeder stopping between steps."""
+"""`evolution/stopping.py`: budgets, stop signals and the Breeder stopping between steps."""
 
 from __future__ import annotations
 

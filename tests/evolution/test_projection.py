@@ -1,4 +1,4 @@
-"""`--dry_run` (engine/projection.py): counts from a simulated run, costs from measured queries."""
+"""`--dry_run` (evolution/projection.py): counts from a simulated run, costs from measured queries."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ TASK = "arithmetic_1_digit_addition"
 
 @pytest.fixture
 def day_care(shipped_day_care):
-    """The shipped day care copied into tmp (tests/conftest.py), not tests/engine/conftest.py's loaded one."""
+    """The shipped day care copied into tmp (tests/conftest.py), not tests/evolution/conftest.py's loaded one."""
     return shipped_day_care
 
 

@@ -8,7 +8,7 @@ from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.daycare.loader import load_day_care
 from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
 
-DAY_CARE = Path(__file__).resolve().parents[2] / "day_care"
+DAY_CARE = Path(__file__).resolve().parents[3] / "day_care"
 
 
 def gold_for_good_prompt(request):

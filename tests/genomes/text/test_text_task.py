@@ -26,7 +26,7 @@ from promptbreeder.errors import DayCareError
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.genomes.text.genome import TextGenome
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DAY_CARE = REPO / "day_care"
 TASK_FILE = "task_description.json"
 DIGITS = "automl_digits"

@@ -17,7 +17,7 @@ from promptbreeder.genomes.generation.genome import SPACE, decoder_for
 from promptbreeder.genomes.registry import build_genome
 from promptbreeder.store.run_store import RunStore
 
-DAY_CARE = Path(__file__).resolve().parents[2] / "day_care"
+DAY_CARE = Path(__file__).resolve().parents[3] / "day_care"
 
 
 def world(request):

@@ -62,7 +62,7 @@ def test_fitness_results_keep_each_answers_mean_entropy_also_from_the_cache(tmp_
 
 @pytest.fixture
 def day_care(shipped_day_care):
-    """The shipped day care copied into tmp (tests/conftest.py), not tests/engine/conftest.py's loaded one."""
+    """The shipped day care copied into tmp (tests/conftest.py), not tests/evolution/conftest.py's loaded one."""
     return shipped_day_care
 
 

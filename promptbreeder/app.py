@@ -22,7 +22,7 @@ from promptbreeder.evolution import Breeder
 from promptbreeder.evolution.projection import PROBE_PER_KIND, format_projection, measure, simulate
 from promptbreeder.evolution.stopping import Budgets, StopSignals, first_reason
 from promptbreeder.errors import RunError, UsageError
-from promptbreeder.genomes.registry import build_genome
+from promptbreeder.genomes.registry import build_genome, genome_kind
 from promptbreeder.store.cache import CallCache
 from promptbreeder.store.run_store import RunStore
 from promptbreeder.tracking.base import RunInfo, Trackers
@@ -99,7 +99,7 @@ def dry_run(config: RunConfig, day_care: DayCare, task: TaskFolder, out: TextIO)
     """Project the run's model queries, tokens and time (see evolution/projection.py); starts nothing."""
     print(f"dry run: simulating {config.evolution_generations} generations of {task.name}, then timing real queries",
           file=out, flush=True)
-    projection, simulated, objective = simulate(config, day_care, task, build_genome, Breeder, RunStore)
+    projection, simulated, objective = simulate(config, day_care, task, genome_kind(task.genome))
     measure(projection, simulated, lambda: create_backend(config), min(PROBE_PER_KIND, config.client_batch_size),
             objective)
     print(format_projection(projection, config, task.name), file=out)

@@ -1,9 +1,10 @@
 """`--dry_run`: what the configured run would cost, projected before running it.
 
 Counting is exact rather than estimated from formulas: the whole run is simulated with the same engine
-and genome on a fake backend whose replies are plausible (an answer for every fitness query, a usable
-prompt for every operator), with the task's objective replaced by a stand-in where it is not the model
-(HPO objectives, text and code evaluators). Cost per query comes from measurement: a few of the
+and genome on a fake backend whose replies the genome kind makes plausible (`GenomeKind.plausible_reply`:
+an answer for every fitness query, a usable prompt for every operator, ...), with the task's objective
+replaced by a stand-in where it is not the model (`Genome.stand_in_objective`: HPO objectives, text and
+code evaluators). Cost per query comes from measurement: a few of the
 simulated queries of each kind are run on the real model, batched as the run batches them, which gives
 seconds and generated tokens per query of that kind. Multiplying gives the projection; the model's
 start-up time is measured too. Answers the model gets wrong or unusable can make a real run retry an
@@ -19,34 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from promptbreeder.backends.base import QueryRequest, query_holes
+from promptbreeder.backends.base import QueryRequest
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
-from promptbreeder.genomes.kind import DayCareView, TaskFolder
+from promptbreeder.evolution.breeder import Breeder
+from promptbreeder.genomes.kind import DayCareView, GenomeKind, TaskFolder
 from promptbreeder.store.cache import CallCache
+from promptbreeder.store.run_store import RunStore
 
 PROBE_PER_KIND = 8  # real queries measured per query kind (one batch)
-
-
-def plausible_reply(request: QueryRequest) -> dict[str, str]:
-    """A reply every query of ours accepts: answers, prompts, config values, grades, solutions."""
-    variety = (request.seed or 0) % 997
-    reply = {}
-    for hole in query_holes(request.query):
-        if hole == "ANSWER":
-            choices = request.inputs.get("choices") or []
-            reply[hole] = str(choices[variety % len(choices)]) if choices else str(variety % 10)
-        elif hole.startswith("P") and hole[1:].isdigit():  # a config value (number or choice)
-            options = request.inputs.get(f"choices_{hole[1:]}")
-            reply[hole] = str(options[variety % len(options)]) if options else f"{1 + variety % 9}\n"
-        elif hole == "SCORE":
-            reply[hole] = str(variety % 10)
-        elif hole == "SOLUTION":
-            reply[hole] = f"{request.inputs.get('current', '')} # variant {variety}\n"
-        else:
-            reply[hole] = f"Read the question twice, variant {variety}, then answer with care.\n"
-    return reply
 
 
 def _stand_in_score(text: str) -> float:
@@ -75,24 +58,25 @@ class Projection:
         return next((step for step, made in enumerate(self.calls_after_step) if made >= calls), None)
 
 
-def simulate(config: RunConfig, day_care: DayCareView, task: TaskFolder, build_genome: Callable, breeder_class: Callable,
-             store_class: Callable) -> tuple[Projection, FakeBackend, Callable[[], None] | None]:
-    """The configured run on the fake backend, in a temporary store; the real objective is not called.
+def simulate(config: RunConfig, day_care: DayCareView, task: TaskFolder, kind: GenomeKind,
+             ) -> tuple[Projection, FakeBackend, Callable[[], None] | None]:
+    """The configured run of `task` (a task of `kind`) on a fake backend whose replies the kind makes
+    plausible, in a temporary store; an objective that is not the model is replaced by a stand-in.
 
     As in a real run, the fake sits behind the run's cache, so a fitness answer asked twice is counted once.
     """
-    backend = FakeBackend(responder=plausible_reply)
+    backend = FakeBackend(responder=kind.plausible_reply)
     after_step: list[int] = []
     stand_in_calls: list[str] = []  # one per evaluation of the objective the stand-in replaced
     with tempfile.TemporaryDirectory(prefix="pb-dry-run-") as folder:
-        store = store_class.create(Path(folder) / "runs", config.to_dict())
+        store = RunStore.create(Path(folder) / "runs", config.to_dict())
         cache = CallCache(store.cache_path)
         try:
             with CachingBackend(backend, cache, model=config.model_identity) as cached:
-                genome = build_genome(config, day_care, task, cached, cache)
+                genome = kind.build(config, day_care, task, cached, cache)
                 time_objective = genome.stand_in_objective(lambda text: stand_in_calls.append(text) or _stand_in_score(text))
-                breeder = breeder_class(config, genome, store=store, log_line=lambda line: None,
-                                        progress=lambda *_: after_step.append(len(backend.requests)))
+                breeder = Breeder(config, genome, store=store, log_line=lambda line: None,
+                                  progress=lambda *_: after_step.append(len(backend.requests)))
                 breeder.run()
                 breeder.report()
         finally:

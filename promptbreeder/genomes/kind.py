@@ -10,6 +10,8 @@ A task folder names its kind (`"genome"` in task_description.json, default `"pro
   query texts, prompts and scorers (`DayCareView`); `cache` is the run's call cache where fitness
   results are kept (None: nothing remembered).
 - `size(task)` — what `DayCare.validate()` reports for the task: examples, parameters or candidates.
+- `plausible_reply(request)` — for --dry-run: a reply to one of the kind's queries that the query
+  accepts (an answer, a prompt, a configuration value, a grade, a solution), varied by the request's seed.
 - Reading a saved run back without a model (`reporting/`): `recognises(unit)` tells a saved unit of this
   kind; `saved_space(task_data)` the search space its units are points of, if any; `unit_text(unit,
   space)` what was bred, as text; `format_saved_report(report, space)` the text the run printed at its
@@ -25,6 +27,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from promptbreeder.backends.base import QueryRequest, query_holes
+from promptbreeder.scorers.rubric import SCORE_HOLE
 
 if TYPE_CHECKING:  # annotations only: the contract must not import the layers it is used by
     from promptbreeder.backends.base import Backend, DecoderOptions
@@ -78,6 +83,17 @@ class GenomeKind(ABC):
     @abstractmethod
     def size(self, task: Any) -> int:
         ...
+
+    def plausible_reply(self, request: QueryRequest) -> dict[str, str]:
+        variety = (request.seed or 0) % 997
+        return {hole: self.plausible_value(hole, request, variety) for hole in query_holes(request.query)}
+
+    def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:
+        """One hole's reply; kinds answer their own holes and leave the rest to this default: a grade for
+        the rubric scorer, a usable instruction for everything else (prompts, mutation prompts)."""
+        if hole == SCORE_HOLE:
+            return str(variety % 10)
+        return f"Read the question twice, variant {variety}, then answer with care.\n"
 
     def recognises(self, unit: dict[str, Any]) -> bool:
         return bool(self.unit_fields) and all(key in unit for key in self.unit_fields)

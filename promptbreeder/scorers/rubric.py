@@ -17,6 +17,7 @@ from promptbreeder.scorers.base import Scorer, clip01
 from promptbreeder.scorers.registry import register
 
 QUERY_NAME = "rubric_score"
+SCORE_HOLE = "SCORE"  # the variable of the query that holds the grade
 _INTEGER = re.compile(r"[-+]?\d+")
 
 
@@ -98,6 +99,6 @@ class LLMRubric(Scorer):
         for result in results[: len(predictions)]:
             ok = getattr(result, "ok", False)
             variables = getattr(result, "variables", None) or {}
-            scores.append(parse_score(variables.get("SCORE"), self.scale) if ok else 0.0)
+            scores.append(parse_score(variables.get(SCORE_HOLE), self.scale) if ok else 0.0)
         # a backend that returns fewer results than asked has failed on the missing ones
         return scores + [0.0] * (len(predictions) - len(scores))

@@ -14,10 +14,8 @@ from promptbreeder import app
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import resolve_config
 from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.evolution import Breeder
-from promptbreeder.evolution.projection import Projection, format_projection, measure, plausible_reply, simulate
-from promptbreeder.genomes.registry import build_genome
-from promptbreeder.store.run_store import RunStore
+from promptbreeder.evolution.projection import Projection, format_projection, measure, simulate
+from promptbreeder.genomes.registry import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 TASK = "arithmetic_1_digit_addition"
@@ -38,8 +36,8 @@ def breeding_config(breeding_config):
 def test_the_simulated_counts_are_what_a_run_with_the_same_replies_asks(monkeypatch, breeding_config):
     cfg = breeding_config()
     dc = load_day_care(cfg.day_care_dir)
-    projection, simulated, _ = simulate(cfg, dc, dc.task(TASK), build_genome, Breeder, RunStore)
-    backend = FakeBackend(responder=plausible_reply)
+    projection, simulated, _ = simulate(cfg, dc, dc.task(TASK), KINDS["prompt"])
+    backend = FakeBackend(responder=KINDS["prompt"].plausible_reply)
     monkeypatch.setattr(app, "create_backend", lambda c: backend)
     assert app.run(cfg, out=io.StringIO()) == 0
     asked: dict[str, int] = {}
@@ -53,8 +51,8 @@ def test_the_simulated_counts_are_what_a_run_with_the_same_replies_asks(monkeypa
 def test_measured_costs_multiply_into_the_projection(breeding_config):
     cfg = breeding_config(max_llm_calls=50)
     dc = load_day_care(cfg.day_care_dir)
-    projection, simulated, objective = simulate(cfg, dc, dc.task(TASK), build_genome, Breeder, RunStore)
-    probe = FakeBackend(responder=plausible_reply)
+    projection, simulated, objective = simulate(cfg, dc, dc.task(TASK), KINDS["prompt"])
+    probe = FakeBackend(responder=KINDS["prompt"].plausible_reply)
     measure(projection, simulated, lambda: probe, 4, objective)
     assert set(projection.per_query) == set(projection.counts)
     assert len(probe.requests) <= 4 * len(projection.counts), "a few real queries per kind, no more"
@@ -85,7 +83,7 @@ def test_an_hpo_dry_run_simulates_with_a_stand_in_and_times_the_objective_once(m
         "objective": {"type": "python", "function": f"{module}:score"}}))
     cfg = resolve_config({"task": "toy", "day_care_dir": str(folder), "population_size": 4,
                           "evolution_generations": 3, "dry_run": True}, None)
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=plausible_reply))
+    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=KINDS["config"].plausible_reply))
     out = io.StringIO()
     assert app.run(cfg, out=out) == 0
     import sys
@@ -97,7 +95,7 @@ def test_an_hpo_dry_run_simulates_with_a_stand_in_and_times_the_objective_once(m
 
 
 def test_a_dry_run_through_the_app_starts_nothing(monkeypatch, day_care, breeding_config):
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=plausible_reply))
+    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=KINDS["prompt"].plausible_reply))
     out = io.StringIO()
     assert app.run(breeding_config(dry_run=True), out=out) == 0
     assert "dry run of arithmetic_1_digit_addition: 4 units, 3 generations" in out.getvalue()
@@ -120,3 +118,12 @@ def test_a_real_dry_run_projects_the_real_runs_queries_and_time(day_care):
     took = float(summary.rsplit(" s;", 1)[0].rsplit(" ", 1)[1])
     assert abs(made - calls) <= 0.15 * made, (made, calls)
     assert took / 2 <= seconds <= took * 2, (took, seconds)
+
+
+def test_a_generation_dry_run_counts_the_fitness_queries_that_are_its_objective(breeding_config):
+    # the generation genome's objective is the model: it keeps it (no stand-in) and its answers are counted
+    cfg = breeding_config(task="arithmetic_decoding", population_size=4, evolution_generations=2)
+    dc = load_day_care(cfg.day_care_dir)
+    projection, simulated, time_objective = simulate(cfg, dc, dc.task("arithmetic_decoding"), KINDS["generation"])
+    assert time_objective is None and projection.evaluations == 0
+    assert projection.counts.get("fitness_noCoT", 0) > 0 and projection.counts.get("config_propose", 0) > 0

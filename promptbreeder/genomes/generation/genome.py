@@ -64,4 +64,4 @@ def generation_genome(config: "RunConfig", day_care: "DayCareView", task: Task, 
                    f" with the prompt {prompt.task_prompt!r}.")
     return ConfigGenome(config, description, SearchSpace.from_spec(SPACE), objective, backend=backend,
                         query_text=lambda name: day_care.query_text(name, task.name), decoder=task.decoder,
-                        options=ConfigOptions(num_candidates=2))
+                        options=ConfigOptions(num_candidates=2), objective_asks_model=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from promptbreeder.backends.base import QueryRequest
 from promptbreeder.genomes.hpo.kind import HpoKind, _space_or_none
+from promptbreeder.genomes.prompt.evaluator import ANSWER_HOLE
 from promptbreeder.genomes.prompt.kind import PROMPT
 
 
@@ -24,6 +26,11 @@ class GenerationKind(HpoKind):
 
     def size(self, task: Any) -> int:
         return PROMPT.size(task)
+
+    def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:
+        if hole == ANSWER_HOLE:  # the fitness queries that score its configurations
+            return PROMPT.plausible_value(hole, request, variety)
+        return super().plausible_value(hole, request, variety)
 
     def saved_space(self, task_data: dict[str, Any] | None) -> Any:
         from promptbreeder.genomes.generation.genome import SPACE

@@ -86,8 +86,10 @@ class ConfigGenome(Genome):
 
     def __init__(self, config: RunConfig | None, task_description: str, space: SearchSpace, objective: Callable[[dict], float], *,
                  backend: Backend, query_text: Callable[[str], str], direction: str = "maximize",
-                 decoder: DecoderOptions | None = None, options: ConfigOptions = ConfigOptions()):
+                 decoder: DecoderOptions | None = None, options: ConfigOptions = ConfigOptions(),
+                 objective_asks_model: bool = False):
         self.config, self.task_description, self.space, self.objective = config, task_description, space, objective
+        self.objective_asks_model = objective_asks_model  # the generation genome's: a dry run counts its queries
         self.backend, self.query_text, self.options = backend, query_text, options
         self.sign = 1.0 if direction == "maximize" else -1.0
         self.direction = direction
@@ -188,7 +190,9 @@ class ConfigGenome(Genome):
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report, self.space.format_config)
 
-    def stand_in_objective(self, score: Callable[[str], float]) -> Callable[[], None]:
+    def stand_in_objective(self, score: Callable[[str], float]) -> Callable[[], None] | None:
+        if self.objective_asks_model:
+            return None
         real = self.objective
         self.objective = lambda config: score(repr(sorted(config.items())))
         return lambda: real(dict(self.evaluations[0]["config"])) if self.evaluations else None

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from promptbreeder.backends.base import QueryRequest
 from promptbreeder.genomes.kind import GenomeKind
 
 
@@ -32,6 +33,12 @@ class HpoKind(GenomeKind):
 
     def size(self, task: Any) -> int:
         return len(task.space)
+
+    def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:
+        if hole.startswith("P") and hole[1:].isdigit():  # value i of a configuration: P<i>, a choice or a number
+            options = request.inputs.get(f"choices_{hole[1:]}")
+            return str(options[variety % len(options)]) if options else f"{1 + variety % 9}\n"
+        return super().plausible_value(hole, request, variety)
 
     def saved_space(self, task_data: dict[str, Any] | None) -> Any:
         return _space_or_none((task_data or {}).get("search_space"))

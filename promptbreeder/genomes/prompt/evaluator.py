@@ -19,6 +19,7 @@ from promptbreeder.scorers.base import Scorer
 from promptbreeder.store.cache import CallCache, fitness_key
 
 VARIANTS = {"noCoT": "fitness_noCoT", "CoT": "fitness_CoT"}
+ANSWER_HOLE = "ANSWER"  # the variable of the fitness queries that holds the answer
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
@@ -144,7 +145,7 @@ class FitnessEvaluator:
         if not todo:
             return outcomes
         results = self.backend.run_many([requests[i] for i in todo])
-        answers = [r.variables.get("ANSWER", "") if r.ok else "" for r in results]
+        answers = [r.variables.get(ANSWER_HOLE, "") if r.ok else "" for r in results]
         scores = self.scorer.score_many(answers, [gold[i] for i in todo])
         for i, result, answer, score in zip(todo, results, answers, scores):
             outcomes[i] = {"answer": answer, "reasoning": result.variables.get("REASONING", ""),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from promptbreeder.backends.base import QueryRequest
 from promptbreeder.genomes.kind import GenomeKind
+from promptbreeder.genomes.prompt.evaluator import ANSWER_HOLE
 from promptbreeder.genomes.prompt.task import Task, load_prompt_task
 
 
@@ -18,7 +20,7 @@ class PromptKind(GenomeKind):
 
     def build(self, config, day_care, task, backend, cache=None):
         from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
-        from promptbreeder.genomes.prompt.genome import PromptGenome
+        from promptbreeder.genomes.prompt.genome import PromptGenome  # the operators: only when a run starts
 
         evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
                                      decoder=config.decoder_override, seed=config.seed, cache=cache,
@@ -28,6 +30,12 @@ class PromptKind(GenomeKind):
                             suite=task.load_suite(config.fitness_test_suite), backend=backend, evaluator=evaluator,
                             query_text=lambda name: day_care.query_text(name, task.name),
                             mutation_decoder=task.decoder, seed_prompts=task.seed_prompts)
+
+    def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:
+        if hole == ANSWER_HOLE:  # a fitness answer: one of the example's choices, or a digit
+            choices = request.inputs.get("choices") or []
+            return str(choices[variety % len(choices)]) if choices else str(variety % 10)
+        return super().plausible_value(hole, request, variety)
 
     def size(self, task: Task) -> int:
         return len(task.load_suite())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from promptbreeder.backends.base import QueryRequest
 from promptbreeder.genomes.kind import GenomeKind
 
 
@@ -30,6 +31,11 @@ class TextKind(GenomeKind):
 
     def size(self, task: Any) -> int:
         return 1  # the starting candidate
+
+    def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:
+        if hole == "SOLUTION":  # the whole new candidate: the current one, changed a little
+            return f"{request.inputs.get('current', '')} # variant {variety}\n"
+        return super().plausible_value(hole, request, variety)
 
     def unit_text(self, unit: dict[str, Any], space: Any) -> str:
         return str(unit.get("text", ""))

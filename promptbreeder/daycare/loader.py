@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptbreeder.backends.base import query_holes
+from promptbreeder.backends.base import Backend, query_holes
 from promptbreeder.errors import UsageError
 from promptbreeder.genomes.kind import TaskFolder
 from promptbreeder.genomes.registry import KINDS, genome_kind
@@ -57,7 +57,7 @@ class DayCare:
     _tasks: dict[str, TaskFolder] = field(default_factory=dict, repr=False)
     _queries: dict[tuple[str, str | None], str] = field(default_factory=dict, repr=False)
 
-    def task(self, name: str) -> Any:
+    def task(self, name: str) -> TaskFolder:
         if name not in self.task_names:
             known = ", ".join(self.task_names) or f"(none: add a folder holding {TASK_FILE})"
             raise fail(self.dir, "$", f"expected one of the day care's tasks: {known} (got {name!r})")
@@ -93,12 +93,12 @@ class DayCare:
                 return package_query_text(name)
         raise UsageError(f"unknown query {name!r}; available: {', '.join(self.query_names(task)) or '(none)'}")
 
-    def build_scorer(self, task: Any, backend: Any = None) -> Scorer:
+    def build_scorer(self, task: TaskFolder | str, backend: Backend | None = None) -> Scorer:
         """The task's fitness scorer (a task or its name); model-based scorers use this day care's query overrides."""
         task = self.task(task) if isinstance(task, str) else task
         return self.build_scorer_spec(task.scorer_spec, task.name, backend)
 
-    def build_scorer_spec(self, spec: dict[str, Any], task_name: str, backend: Any = None) -> Scorer:
+    def build_scorer_spec(self, spec: dict[str, Any], task_name: str, backend: Backend | None = None) -> Scorer:
         """A scorer from a spec (e.g. a text task's rubric) with this day care's query overrides."""
         return build_scorer(spec, task_name, backend, query_lookup=lambda q: self.query_text(q, task_name))
 

@@ -61,7 +61,7 @@ class DayCareView(Protocol):
 
     def query_text(self, name: str, task: str | None = None) -> str: ...
 
-    def build_scorer(self, task: Any, backend: "Backend | None" = None) -> "Scorer": ...
+    def build_scorer(self, task: TaskFolder, backend: "Backend | None" = None) -> "Scorer": ...
 
     def build_scorer_spec(self, spec: dict[str, Any], task_name: str, backend: "Backend | None" = None) -> "Scorer": ...
 
@@ -76,12 +76,12 @@ class GenomeKind(ABC):
         ...
 
     @abstractmethod
-    def build(self, config: "RunConfig", day_care: DayCareView, task: Any, backend: "Backend",
+    def build(self, config: "RunConfig", day_care: DayCareView, task: TaskFolder, backend: "Backend",
               cache: "CallCache | None" = None) -> "Genome":
         ...
 
     @abstractmethod
-    def size(self, task: Any) -> int:
+    def size(self, task: TaskFolder) -> int:
         ...
 
     def plausible_reply(self, request: QueryRequest) -> dict[str, str]:

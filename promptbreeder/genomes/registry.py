@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from promptbreeder.backends.base import Backend
     from promptbreeder.config import RunConfig
     from promptbreeder.genomes.base import Genome
-    from promptbreeder.genomes.kind import DayCareView
+    from promptbreeder.genomes.kind import DayCareView, TaskFolder
     from promptbreeder.store.cache import CallCache
 
 KINDS: dict[str, GenomeKind] = {kind.name: kind for kind in (PROMPT, HPO, GENERATION, CODE, TEXT)}
@@ -31,7 +31,7 @@ def genome_kind(name: str) -> GenomeKind:
     return KINDS[name]
 
 
-def build_genome(config: "RunConfig", day_care: "DayCareView", task: Any, backend: "Backend",
+def build_genome(config: "RunConfig", day_care: "DayCareView", task: "TaskFolder", backend: "Backend",
                  cache: "CallCache | None" = None) -> "Genome":
     """The genome the Breeder runs for `task`, its fitness results kept in `cache` (the run's)."""
     try:

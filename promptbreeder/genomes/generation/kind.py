@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptbreeder.backends.base import QueryRequest
+from promptbreeder.backends.base import Backend, QueryRequest
+from promptbreeder.config import RunConfig
+from promptbreeder.genomes.base import Genome
 from promptbreeder.genomes.hpo.kind import HpoKind, _space_or_none
+from promptbreeder.genomes.kind import DayCareView
 from promptbreeder.genomes.prompt.evaluator import ANSWER_HOLE
+from promptbreeder.genomes.prompt.task import Task
+from promptbreeder.store.cache import CallCache
 from promptbreeder.genomes.prompt.kind import PROMPT
 
 
@@ -16,15 +21,16 @@ class GenerationKind(HpoKind):
 
     name = "generation"
 
-    def load_task(self, task_dir: Path, data: Any, file: Path):
+    def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
         return PROMPT.load_task(task_dir, data, file)
 
-    def build(self, config, day_care, task, backend, cache=None):
+    def build(self, config: RunConfig, day_care: DayCareView, task: Task, backend: Backend,
+              cache: CallCache | None = None) -> Genome:
         from promptbreeder.genomes.generation.genome import generation_genome
 
         return generation_genome(config, day_care, task, backend, cache)
 
-    def size(self, task: Any) -> int:
+    def size(self, task: Task) -> int:
         return PROMPT.size(task)
 
     def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:

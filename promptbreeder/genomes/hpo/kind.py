@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from promptbreeder.backends.base import QueryRequest
-from promptbreeder.genomes.kind import GenomeKind
+from promptbreeder.backends.base import Backend, QueryRequest
+from promptbreeder.config import RunConfig
+from promptbreeder.genomes.base import Genome
+from promptbreeder.genomes.kind import DayCareView, GenomeKind
+from promptbreeder.store.cache import CallCache
+
+if TYPE_CHECKING:
+    from promptbreeder.genomes.hpo.task import ConfigTask  # sklearn and optuna: only for HPO tasks
 
 
 def _format_config(space: Any):
@@ -19,19 +25,20 @@ class HpoKind(GenomeKind):
     configurations = True
     unit_fields = ("config",)
 
-    def load_task(self, task_dir: Path, data: Any, file: Path):
+    def load_task(self, task_dir: Path, data: Any, file: Path) -> ConfigTask:
         from promptbreeder.genomes.hpo.task import load_config_task  # sklearn and optuna: only for HPO tasks
 
         return load_config_task(task_dir, data, file)
 
-    def build(self, config, day_care, task, backend, cache=None):
+    def build(self, config: RunConfig, day_care: DayCareView, task: ConfigTask, backend: Backend,
+              cache: CallCache | None = None) -> Genome:
         from promptbreeder.genomes.hpo.genome import ConfigGenome
 
         return ConfigGenome(config, task.description, task.space, task.objective, backend=backend,
                             query_text=lambda name: day_care.query_text(name, task.name), direction=task.direction,
                             decoder=config.decoder_override or task.decoder, options=task.options)
 
-    def size(self, task: Any) -> int:
+    def size(self, task: ConfigTask) -> int:
         return len(task.space)
 
     def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:

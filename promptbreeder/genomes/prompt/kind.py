@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptbreeder.backends.base import QueryRequest
-from promptbreeder.genomes.kind import GenomeKind
+from promptbreeder.backends.base import Backend, QueryRequest
+from promptbreeder.config import RunConfig
+from promptbreeder.genomes.base import Genome
+from promptbreeder.genomes.kind import DayCareView, GenomeKind
 from promptbreeder.genomes.prompt.evaluator import ANSWER_HOLE
 from promptbreeder.genomes.prompt.task import Task, load_prompt_task
+from promptbreeder.store.cache import CallCache
 
 
 class PromptKind(GenomeKind):
@@ -18,7 +21,8 @@ class PromptKind(GenomeKind):
     def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
         return load_prompt_task(task_dir, data, file)
 
-    def build(self, config, day_care, task, backend, cache=None):
+    def build(self, config: RunConfig, day_care: DayCareView, task: Task, backend: Backend,
+              cache: CallCache | None = None) -> Genome:
         from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
         from promptbreeder.genomes.prompt.genome import PromptGenome  # the operators: only when a run starts
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptbreeder.backends.base import QueryRequest
-from promptbreeder.genomes.kind import GenomeKind
+from promptbreeder.backends.base import Backend, QueryRequest
+from promptbreeder.config import RunConfig
+from promptbreeder.genomes.base import Genome
+from promptbreeder.genomes.kind import DayCareView, GenomeKind
+from promptbreeder.genomes.text.task import TextTask, load_text_task
+from promptbreeder.store.cache import CallCache
 
 
 class TextKind(GenomeKind):
@@ -15,12 +19,11 @@ class TextKind(GenomeKind):
     def __init__(self, name: str):
         self.name = name  # "text" or "code": code candidates run only in the sandbox
 
-    def load_task(self, task_dir: Path, data: Any, file: Path):
-        from promptbreeder.genomes.text.task import load_text_task
-
+    def load_task(self, task_dir: Path, data: Any, file: Path) -> TextTask:
         return load_text_task(task_dir, data, file)
 
-    def build(self, config, day_care, task, backend, cache=None):
+    def build(self, config: RunConfig, day_care: DayCareView, task: TextTask, backend: Backend,
+              cache: CallCache | None = None) -> Genome:
         from promptbreeder.genomes.text.genome import TextGenome
 
         evaluate = task.evaluate_function(backend, lambda t, b: day_care.build_scorer_spec(t.rubric_spec, t.name, b))
@@ -29,7 +32,7 @@ class TextKind(GenomeKind):
                           decoder=config.decoder_override or task.decoder, history_window=task.history_window,
                           max_solution_tokens=task.max_solution_tokens)
 
-    def size(self, task: Any) -> int:
+    def size(self, task: TextTask) -> int:
         return 1  # the starting candidate
 
     def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:

@@ -21,14 +21,13 @@ from typing import Any
 
 from promptbreeder.backends.base import Backend, query_holes
 from promptbreeder.errors import UsageError
-from promptbreeder.genomes.kind import TaskFolder
+from promptbreeder.genomes.kind import TASK_FILE, TaskFolder
 from promptbreeder.genomes.registry import KINDS, genome_kind
 from promptbreeder.jsonio import check, fail, read_json, schema
 from promptbreeder.package_queries import QUERY_NAME, package_query_names, package_query_path, package_query_text
 from promptbreeder.scorers.base import Scorer
 from promptbreeder.scorers.registry import build_scorer
 
-TASK_FILE = "task_description.json"
 DEFAULT_KIND = "prompt"
 _DECODER_LINE = re.compile(r"^\s*(argmax|sample|beam)\b")
 

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 from promptbreeder.backends.base import QueryRequest, query_holes
 from promptbreeder.scorers.rubric import SCORE_HOLE
 
+TASK_FILE = "task_description.json"  # every task folder has one; its "genome" names the kind
+
 if TYPE_CHECKING:  # annotations only: the contract must not import the layers it is used by
     from promptbreeder.backends.base import Backend, DecoderOptions
     from promptbreeder.config import RunConfig

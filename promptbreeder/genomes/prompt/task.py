@@ -19,10 +19,10 @@ from typing import Any
 
 from promptbreeder.backends.base import DecoderOptions
 from promptbreeder.errors import UsageError
+from promptbreeder.genomes.kind import TASK_FILE
 from promptbreeder.jsonio import check, fail, json_path, read_examples, schema
 from promptbreeder.scorers.registry import scorer_class, spec_problem
 
-TASK_FILE = "task_description.json"
 DEFAULT_ANSWER_MAX_TOKENS = 48
 
 

@@ -133,11 +133,14 @@ class HFEngine:
                 for i, row in enumerate(rows):
                     if row.entropy_sink is not None and not done[i]:
                         row.entropy_sink.append(entropies[i])
+            preferred = logits.argmax(dim=-1) if bias is not None else None  # what the model wants, unmasked
             if bias is not None:
                 logits = logits + bias
             # log-probabilities only where LMQL needs them: the chosen token and the top alternatives
             normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)
             chosen = sampler.choose(logits)
+            if preferred is not None:
+                chosen = self._end_where_the_model_leaves(rows, bias, preferred, chosen)
             chosen_logprobs = (logits.gather(-1, chosen[:, None]) - normaliser)[:, 0]
             if top_n == 1 and not sampler.sampled:
                 top_values, top_indices = chosen_logprobs[:, None], chosen[:, None]
@@ -329,6 +332,33 @@ class HFEngine:
                 ids[i, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
                 mask[i, width - len(seq) :] = 1
         return ids.to(self.device), mask.to(self.device)
+
+    def _end_where_the_model_leaves(self, rows: list[GenerateRow], bias: torch.Tensor, preferred: torch.Tensor,
+                                    chosen: torch.Tensor) -> torch.Tensor:
+        """A greedy row whose constraint would mask away the token the model wants, where the constraint
+        lets the variable end, ends instead (end-of-sequence).
+
+        A number answer (`REGEX(ANSWER, r"-?[0-9]+")`) then ends where the model leaves the number, e.g.
+        "94" before the " +" it wanted, instead of being pushed on to more digits ("9400000"); a choice or an
+        integer grade likewise. Only greedy rows: a sampled row keeps drawing from the masked
+        distribution, so its random stream is what it was. LMQL sends a mask either as +100 on the allowed
+        tokens or as -100 on the forbidden ones (lmtp_dcmodel.py).
+        """
+        if self.eos_token_id is None:
+            return chosen
+        chosen = chosen.clone()
+        for i, row in enumerate(rows):
+            if not row.logit_bias or row.temperature > 0:
+                continue
+            whitelist = any(v > 0 for v in row.logit_bias.values())
+
+            def allowed(token: int) -> bool:
+                value = row.logit_bias.get(token, 0.0)
+                return value > 0 if whitelist else value >= 0
+
+            if not allowed(int(preferred[i])) and allowed(self.eos_token_id):
+                chosen[i] = self.eos_token_id
+        return chosen
 
     def _bias_tensor(self, rows: list[GenerateRow]) -> torch.Tensor | None:
         if not any(r.logit_bias for r in rows):

@@ -69,7 +69,10 @@ class RunConfig:
     chunk_size: int = _setting(32, "tokens LMQL generates speculatively per model call", minimum=1)
     test_CoT: bool = _setting(True, "score the chain-of-thought variant of each prompt")
     test_noCoT: bool = _setting(True, "score the direct-answer (no chain of thought) variant of each prompt")
-    fitness_batch_size: int = _setting(100, "test examples drawn for each fitness evaluation", minimum=1)
+    fitness_batch_size: int = _setting(
+        100, "test examples drawn for each fitness evaluation (more than the training split: all of it)", minimum=1)
+    reasoning_max_tokens: int = _setting(
+        96, "tokens the chain-of-thought fitness test may spend on its working-out before the answer", minimum=1)
     heldout_fraction: float = _setting(
         0.2, "share of the test suite kept out of evolution to report final scores on", between=(0.0, 1.0))
     verbose: bool = _setting(False, "print progress details, and tracebacks on errors", defines_run=False)

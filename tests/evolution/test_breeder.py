@@ -117,7 +117,9 @@ def test_the_elite_is_never_replaced_even_when_it_loses(make_breeder, world):
     [t] = [t for t in events(breeder, "tournament") if elite.id in t["pair"]]
     other = next(i for i in t["pair"] if i != elite.id)
     assert t["elite_saved"] and t["winner"] == other and t["loser"] == elite.id and t["child"] is None
-    assert elite.fitness == 0.0 and elite in breeder.population
+    assert [e["fitness"] for e in elite.fitness_history[-2:]] == [0.0, 0.0] and elite in breeder.population
+    history = [e["fitness"] for e in elite.fitness_history]
+    assert elite.fitness == pytest.approx(sum(history) / len(history)), "fitness is the mean over every batch"
     assert other in {u.id for u in breeder.population}, "the unit that beat the elite is not lost either"
     assert not any(t["elite_saved"] for t in events(breeder, "tournament") if elite.id not in t["pair"])
 

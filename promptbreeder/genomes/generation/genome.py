@@ -56,7 +56,8 @@ def generation_genome(config: "RunConfig", day_care: "DayCareView", task: Task, 
 
     def objective(params: dict[str, Any]) -> float:
         evaluator = FitnessEvaluator(day_care, task, backend, scorer, decoder=decoder_for(params, stop),
-                                     seed=int(params["seed"]), cache=cache, model=config.model_identity)
+                                     seed=int(params["seed"]), cache=cache, model=config.model_identity,
+                                     reasoning_max_tokens=config.reasoning_max_tokens)
         return evaluator.evaluate([prompt], batch, variant)[0].fitness
 
     description = (f"Choose decoding parameters (sampling) for a language model answering this task: "

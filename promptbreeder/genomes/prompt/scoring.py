@@ -1,6 +1,7 @@
 """Scoring units: fitness over the enabled variants, history, and remembered workings-out.
 
-A unit's fitness is the mean of its variants' fitness (noCoT and/or CoT) on the batch it was given.
+A unit's fitness is the mean of its variants' fitness (noCoT and/or CoT) over every batch it was scored on
+(its `fitness_history`).
 Correct chain-of-thought workings-out go into the unit's context, where few-shot prompting and the
 Lamarckian operator find them.
 """
@@ -34,14 +35,14 @@ def score_units(evaluator: Any, variants: Sequence[str], groups: list[tuple[list
     for units, _ in groups:
         per_variant = [next(results) for _ in variants]
         for i, unit in enumerate(units):
-            values = []
             for variant, outcome in zip(variants, per_variant):
                 result = outcome[i]
-                values.append(result.fitness)
                 entry = {"generation": generation, "fitness": result.fitness, "variant": variant}
                 if result.entropy is not None:  # calculate_entropy: how sure the model was of its answers
                     entry["entropy"] = result.entropy
                 unit.fitness_history.append(entry)
                 for question, reasoning, answer in result.correct_workings():
                     unit.remember_working(question, reasoning.strip(), answer.strip())
-            unit.fitness = sum(values) / len(values)
+            # the mean over every batch the unit was scored on: one small batch says little, and a unit
+            # that survives many tournaments is judged on all of them (each variant of a batch counts once)
+            unit.fitness = sum(e["fitness"] for e in unit.fitness_history) / len(unit.fitness_history)

@@ -71,6 +71,10 @@ class RunConfig:
     test_noCoT: bool = _setting(True, "score the direct-answer (no chain of thought) variant of each prompt")
     fitness_batch_size: int = _setting(
         100, "test examples drawn for each fitness evaluation (more than the training split: all of it)", minimum=1)
+    fitness_context_examples: int = _setting(
+        0, "correct workings-out from a unit's own context shown as worked examples before its task prompt in the"
+        " fitness tests (the paper shows the whole context, up to 8; 0 shows none, which suits small models that"
+        " worked examples confuse)", minimum=0)
     reasoning_max_tokens: int = _setting(
         96, "tokens the chain-of-thought fitness test may spend on its working-out before the answer", minimum=1)
     heldout_fraction: float = _setting(

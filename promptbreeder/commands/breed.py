@@ -25,7 +25,8 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "day care and task": ("day_care_dir", "task", "fitness_test_suite"),
     "evolution": ("population_size", "initial_prompts_per_unit", "evolution_generations", "num_eda_samples",
                   "num_lamarckian_reasonings", "operator_selection"),
-    "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "reasoning_max_tokens", "heldout_fraction"),
+    "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "reasoning_max_tokens",
+                "heldout_fraction"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (
         "max_llm_calls", "max_generated_tokens", "max_seconds", "dry_run"),

@@ -19,10 +19,12 @@ def operators(fakes):
     return [fakes.AppendWord(), fakes.Failing("bad"), fakes.NoCall()]
 
 
-@pytest.fixture(params=[False, True], ids=["random", "debug"])
+@pytest.fixture(params=["random", "debug", "context"])
 def reference(request, make_breeder, fakes):
-    """The uninterrupted run: its settings, final state and every step's snapshot."""
-    settings = {"evolution_generations": N, "debug_mode": request.param}
+    """The uninterrupted run: its settings, final state and every step's snapshot ("context": units show
+    two of their correct workings-out in fitness tests, and their contexts change as the paper's do)."""
+    settings = {"evolution_generations": N, "debug_mode": request.param == "debug",
+                "fitness_context_examples": 2 if request.param == "context" else 0}
     breeder = make_breeder(operators=operators(fakes), runs="reference", **settings)
     final = breeder.run()
     return settings, final, snapshots(breeder.store)
@@ -93,3 +95,9 @@ def test_resume_needs_a_breeder_snapshot(make_breeder):
     breeder.store.save_step(0, {"population": []})
     with pytest.raises(RunError, match="step 0: the snapshot is not a breeder state"):
         breeder.resume()
+
+
+def test_the_context_reference_run_does_show_and_update_contexts(reference):
+    settings, final, _ = reference
+    if settings["fitness_context_examples"]:
+        assert any(u["context"] for u in final["population"]), "the fake world's workings-out reach the contexts"

@@ -47,6 +47,7 @@ class PromptGenome(Genome):
         if not self.train:
             raise RunError("the fitness test suite has no examples to evaluate prompts on")
         self.variants = config.fitness_variants
+        self.context_shown = config.fitness_context_examples  # worked examples before the prompt in fitness tests
         self.backend = backend
         self.evaluator = evaluator if hasattr(evaluator, "evaluate") else evaluator(backend)
         self.query_text = query_text
@@ -74,7 +75,8 @@ class PromptGenome(Genome):
         return rng.sample(self.train, min(self.config.fitness_batch_size, len(self.train)))
 
     def score(self, groups: list[tuple[list[Unit], list[dict]]], generation: int) -> None:
-        score_units(self.evaluator, self.variants, groups, generation)
+        score_units(self.evaluator, self.variants, groups, generation, context_shown=self.context_shown,
+                    seed=self.config.seed)
 
     def breed(self, winners: list[Unit], population: list[Unit], generation: int, new_id: Callable[[], str],
               rng: random.Random) -> list[Birth]:
@@ -85,7 +87,8 @@ class PromptGenome(Genome):
 
     def report(self, population: Sequence[Unit], generation: int) -> dict[str, Any]:
         return heldout_report(self.evaluator, self.variants, self._contenders(population, generation),
-                              self.task_description, self.heldout, seed_prompts=self.seed_prompts)
+                              self.task_description, self.heldout, seed_prompts=self.seed_prompts,
+                              context_shown=self.context_shown)
 
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report)
@@ -133,6 +136,7 @@ class PromptGenome(Genome):
         if not unscored:
             return list(population)
         rng = random.Random(f"report:{self.config.seed}:{generation}")
-        score_units(self.evaluator, self.variants, [(unscored, self.draw_batch(rng))], generation)
+        score_units(self.evaluator, self.variants, [(unscored, self.draw_batch(rng))], generation,
+                    context_shown=self.context_shown, seed=self.config.seed)
         scored = {u.id: u for u in unscored}
         return [scored.get(u.id, u) for u in population]

@@ -18,7 +18,8 @@ TOP_UNITS = 3
 
 
 def heldout_report(evaluator: Any, variants: Sequence[str], population: Sequence[Unit], task_description: str,
-                   heldout: list[dict], top: int = TOP_UNITS, seed_prompts: Sequence[str] = ()) -> dict[str, Any]:
+                   heldout: list[dict], top: int = TOP_UNITS, seed_prompts: Sequence[str] = (),
+                   context_shown: int = 0) -> dict[str, Any]:
     """Score the `top` fittest units and the baselines on every held-out example, in one evaluator call.
 
     Baselines: the task description alone, with "Let's think step by step.", and each of the task's
@@ -35,7 +36,7 @@ def heldout_report(evaluator: Any, variants: Sequence[str], population: Sequence
     named += [(f"baseline: seed prompt {i}", p) for i, p in enumerate(seeds, 1)]
     baselines = [Candidate(prompt) for _, prompt in named]
     rows += [{"name": name, "id": None, "task_prompts": [prompt], "train_fitness": None} for name, prompt in named]
-    candidates = [candidate(u) for u in best] + baselines
+    candidates = [candidate(u, context_shown) for u in best] + baselines
     if heldout:
         outcomes = evaluate_groups(evaluator, [(candidates, heldout, v) for v in variants])
         for i, row in enumerate(rows):

@@ -2,19 +2,29 @@
 
 A unit's fitness is the mean of its variants' fitness (noCoT and/or CoT) over every batch it was scored on
 (its `fitness_history`).
-Correct chain-of-thought workings-out go into the unit's context, where few-shot prompting and the
-Lamarckian operator find them.
+Correct chain-of-thought workings-out go into the unit's context, where the Lamarckian operator finds
+them and, with `fitness_context_examples`, the fitness tests show them as few-shot examples.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any, Sequence
 
 from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessResult
 from promptbreeder.genomes.prompt.unit import Unit
 
-def candidate(unit: Unit) -> Candidate:
-    return Candidate(task_prompt=unit.task_prompt, task_prompt_after=unit.task_prompt_after)
+def few_shot_text(context: Sequence[dict[str, str]], shown: int) -> str:
+    """The last `shown` workings-out of a unit's context as worked examples, each ending in a blank line."""
+    items = list(context)[-shown:] if shown > 0 else []
+    return "".join(f"Q: {w['question']}\nA: {w['reasoning']}\nSo the answer is: {w['answer']}\n\n" for w in items)
+
+
+def candidate(unit: Unit, context_shown: int = 0) -> Candidate:
+    """What a fitness test asks with: the unit's task prompts, after `context_shown` of its correct
+    workings-out as few-shot examples (the paper shows the context before the task prompt)."""
+    return Candidate(task_prompt=few_shot_text(unit.context, context_shown) + unit.task_prompt,
+                     task_prompt_after=unit.task_prompt_after)
 
 
 def evaluate_groups(evaluator: Any, groups: list[tuple[list[Candidate], list[dict], str]]) -> list[list[FitnessResult]]:
@@ -25,24 +35,29 @@ def evaluate_groups(evaluator: Any, groups: list[tuple[list[Candidate], list[dic
 
 
 def score_units(evaluator: Any, variants: Sequence[str], groups: list[tuple[list[Unit], list[dict]]],
-                generation: int) -> None:
+                generation: int, *, context_shown: int = 0, seed: int = 0) -> None:
     """Evaluate each group's units on that group's examples, all groups in one evaluator call.
 
-    Sets `fitness`, appends one `fitness_history` entry per variant and remembers correct workings-out.
+    Sets `fitness`, appends one `fitness_history` entry per variant and takes the correct workings-out
+    into the unit's context (`Unit.remember_workings`, with an RNG of its own per unit and generation,
+    so the run's RNG and a continued run are unaffected).
     """
-    requests = [([candidate(u) for u in units], examples, v) for units, examples in groups for v in variants]
+    requests = [([candidate(u, context_shown) for u in units], examples, v)
+                for units, examples in groups for v in variants]
     results = iter(evaluate_groups(evaluator, requests))
     for units, _ in groups:
         per_variant = [next(results) for _ in variants]
         for i, unit in enumerate(units):
+            workings = []
             for variant, outcome in zip(variants, per_variant):
                 result = outcome[i]
                 entry = {"generation": generation, "fitness": result.fitness, "variant": variant}
                 if result.entropy is not None:  # calculate_entropy: how sure the model was of its answers
                     entry["entropy"] = result.entropy
                 unit.fitness_history.append(entry)
-                for question, reasoning, answer in result.correct_workings():
-                    unit.remember_working(question, reasoning.strip(), answer.strip())
+                workings += [{"question": q, "reasoning": r.strip(), "answer": a.strip()}
+                             for q, r, a in result.correct_workings()]
+            unit.remember_workings(workings, random.Random(f"context:{seed}:{unit.id}:{generation}"))
             # the mean over every batch the unit was scored on: one small batch says little, and a unit
             # that survives many tournaments is judged on all of them (each variant of a batch counts once)
             unit.fitness = sum(e["fitness"] for e in unit.fitness_history) / len(unit.fitness_history)

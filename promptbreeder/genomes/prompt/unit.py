@@ -7,10 +7,12 @@ Units are plain data: the engine saves them in run snapshots with `to_dict` and 
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MAX_CONTEXT = 8  # correct workings-out a unit keeps for few-shot context and Lamarckian mutation
+CONTEXT_RESAMPLE_RATE = 0.1  # chance an update resamples the whole context list (the paper's rate)
 
 
 @dataclass
@@ -45,10 +47,24 @@ class Unit:
     def from_dict(cls, data: dict[str, Any]) -> "Unit":
         return cls(**data)
 
-    def remember_working(self, question: str, reasoning: str, answer: str) -> None:
-        """Keep a correct working-out (newest last, at most MAX_CONTEXT, no duplicates)."""
-        item = {"question": question, "reasoning": reasoning, "answer": answer}
-        if item in self.context:
+    def remember_workings(self, workings: list[dict[str, str]], rng: random.Random) -> None:
+        """Take in the correct workings-out of one fitness evaluation, as the paper's context update does
+        (Fernando et al. 2023, 3.2.5): new ones fill the free places; once the list is full, one randomly
+        chosen new working-out replaces a randomly chosen old one; and with a 10% chance the whole list is
+        instead resampled from the old and new ones. Items are {"question", "reasoning", "answer"}; no
+        duplicates."""
+        new: list[dict[str, str]] = []
+        for item in workings:
+            if item not in self.context and item not in new:
+                new.append(item)
+        if not new:
             return
-        self.context.append(item)
-        del self.context[:-MAX_CONTEXT]
+        if rng.random() < CONTEXT_RESAMPLE_RATE:
+            pool = self.context + new
+            self.context = rng.sample(pool, min(MAX_CONTEXT, len(pool)))
+            return
+        room = max(MAX_CONTEXT - len(self.context), 0)
+        self.context += new[:room]
+        rest = new[room:]
+        if rest:
+            self.context[rng.randrange(len(self.context))] = rng.choice(rest)

@@ -26,19 +26,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
-from promptbreeder.backends.base import QueryRequest, query_holes
+from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, query_holes
+from promptbreeder.config import RunConfig
+from promptbreeder.genomes.base import Genome
+from promptbreeder.scorers.base import Scorer
 from promptbreeder.scorers.rubric import SCORE_HOLE
+from promptbreeder.store.cache import CallCache
 
 TASK_FILE = "task_description.json"  # every task folder has one; its "genome" names the kind
-
-if TYPE_CHECKING:  # annotations only: the contract must not import the layers it is used by
-    from promptbreeder.backends.base import Backend, DecoderOptions
-    from promptbreeder.config import RunConfig
-    from promptbreeder.genomes.base import Genome
-    from promptbreeder.scorers.base import Scorer
-    from promptbreeder.store.cache import CallCache
 
 
 class TaskFolder(Protocol):
@@ -48,7 +45,7 @@ class TaskFolder(Protocol):
     dir: Path
     genome: str
     description: str
-    decoder: "DecoderOptions"
+    decoder: DecoderOptions
 
 
 class NamedText(Protocol):
@@ -63,9 +60,9 @@ class DayCareView(Protocol):
 
     def query_text(self, name: str, task: str | None = None) -> str: ...
 
-    def build_scorer(self, task: TaskFolder, backend: "Backend | None" = None) -> "Scorer": ...
+    def build_scorer(self, task: TaskFolder, backend: Backend | None = None) -> Scorer: ...
 
-    def build_scorer_spec(self, spec: dict[str, Any], task_name: str, backend: "Backend | None" = None) -> "Scorer": ...
+    def build_scorer_spec(self, spec: dict[str, Any], task_name: str, backend: Backend | None = None) -> Scorer: ...
 
 
 class GenomeKind(ABC):
@@ -78,8 +75,8 @@ class GenomeKind(ABC):
         ...
 
     @abstractmethod
-    def build(self, config: "RunConfig", day_care: DayCareView, task: TaskFolder, backend: "Backend",
-              cache: "CallCache | None" = None) -> "Genome":
+    def build(self, config: RunConfig, day_care: DayCareView, task: TaskFolder, backend: Backend,
+              cache: CallCache | None = None) -> Genome:
         ...
 
     @abstractmethod

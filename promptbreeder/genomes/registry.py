@@ -6,21 +6,18 @@ One line per kind: its `GenomeKind` entry (see `genomes/kind.py` for the contrac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
+from promptbreeder.backends.base import Backend
+from promptbreeder.config import RunConfig
 from promptbreeder.errors import UsageError
+from promptbreeder.genomes.base import Genome
 from promptbreeder.genomes.generation.kind import GENERATION
 from promptbreeder.genomes.hpo.kind import HPO
-from promptbreeder.genomes.kind import GenomeKind
+from promptbreeder.genomes.kind import DayCareView, GenomeKind, TaskFolder
 from promptbreeder.genomes.prompt.kind import PROMPT
 from promptbreeder.genomes.text.kind import CODE, TEXT
-
-if TYPE_CHECKING:
-    from promptbreeder.backends.base import Backend
-    from promptbreeder.config import RunConfig
-    from promptbreeder.genomes.base import Genome
-    from promptbreeder.genomes.kind import DayCareView, TaskFolder
-    from promptbreeder.store.cache import CallCache
+from promptbreeder.store.cache import CallCache
 
 KINDS: dict[str, GenomeKind] = {kind.name: kind for kind in (PROMPT, HPO, GENERATION, CODE, TEXT)}
 
@@ -31,8 +28,8 @@ def genome_kind(name: str) -> GenomeKind:
     return KINDS[name]
 
 
-def build_genome(config: "RunConfig", day_care: "DayCareView", task: "TaskFolder", backend: "Backend",
-                 cache: "CallCache | None" = None) -> "Genome":
+def build_genome(config: RunConfig, day_care: DayCareView, task: TaskFolder, backend: Backend,
+                 cache: CallCache | None = None) -> Genome:
     """The genome the Breeder runs for `task`, its fitness results kept in `cache` (the run's)."""
     try:
         kind = genome_kind(getattr(task, "genome", PROMPT.name))

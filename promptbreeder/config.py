@@ -59,6 +59,9 @@ class RunConfig:
     initial_prompts_per_unit: int = _setting(2, "task prompts each unit carries", minimum=1)
     evolution_generations: int = _setting(
         20, "generations of binary tournaments; 0 only creates and scores the initial population", minimum=0, defines_run=False)
+    elitism: bool = _setting(
+        True, "the fittest unit of each generation is never replaced: when it loses its tournament the pair"
+        " breeds nothing (a deviation from the paper, whose tournaments have no elite)")
     num_eda_samples: int = _setting(10, "prompts shown to the estimation-of-distribution mutations", minimum=2)
     num_lamarckian_reasonings: int = _setting(
         2, "correct worked answers shown to the Lamarckian (working out to prompt) mutation", minimum=1)

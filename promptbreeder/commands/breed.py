@@ -23,7 +23,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "model and backend": ("model_name_or_path", "device", "decoder_options_override", "is_async",
                           "client_batch_size", "server_batch_size", "chunk_size"),
     "day care and task": ("day_care_dir", "task", "fitness_test_suite"),
-    "evolution": ("population_size", "initial_prompts_per_unit", "evolution_generations", "num_eda_samples",
+    "evolution": ("population_size", "initial_prompts_per_unit", "evolution_generations", "elitism", "num_eda_samples",
                   "num_lamarckian_reasonings", "operator_selection"),
     "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "reasoning_max_tokens",
                 "heldout_fraction"),

@@ -132,7 +132,7 @@ class Breeder:
         if self.generation is None or generation != self.generation + 1:
             raise RunError(f"generation {generation} cannot follow step {self.generation}")
         rng, population = self.rng, self.population
-        elite = self._elite_id()
+        elite = self._elite_id() if self.config.elitism else None
         order = list(range(len(population)))
         rng.shuffle(order)
         pairs = [(order[i], order[i + 1]) for i in range(0, len(order) - 1, 2)]

@@ -124,6 +124,19 @@ def test_the_elite_is_never_replaced_even_when_it_loses(make_breeder, world):
     assert not any(t["elite_saved"] for t in events(breeder, "tournament") if elite.id not in t["pair"])
 
 
+def test_without_elitism_a_losing_elite_is_replaced_as_in_the_paper(make_breeder, world):
+    breeder = make_breeder(elitism=False)
+    breeder.initialise()
+    elite = max(breeder.population, key=lambda u: u.fitness)
+    world.always_wrong.add(elite.task_prompt)
+    world.always_right.update(u.task_prompt for u in breeder.population if u is not elite)
+    breeder.run_generation(1)
+    [t] = [t for t in events(breeder, "tournament") if elite.id in t["pair"]]
+    assert t["loser"] == elite.id and not t["elite_saved"] and t["child"] is not None
+    assert elite not in breeder.population
+    assert not any(t["elite_saved"] for t in events(breeder, "tournament"))
+
+
 def test_a_failing_operator_is_retried_once_then_the_winner_is_copied(make_breeder, fakes):
     breeder = make_breeder(operators=[fakes.Failing("bad")])
     breeder.initialise()

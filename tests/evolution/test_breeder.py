@@ -107,14 +107,21 @@ def test_ties_are_broken_by_the_rng_and_the_elite_survives_them(make_breeder, wo
     assert winners[0] != winners[1]
 
 
-def test_the_elite_is_never_replaced_even_when_it_loses(make_breeder, world):
-    breeder = make_breeder()
+def elite_loses_generation_1(breeder, world):
+    """Generation 0's elite answers everything wrong in generation 1, every other unit everything right;
+    returns the elite and its generation-1 tournament."""
     breeder.initialise()
     elite = max(breeder.population, key=lambda u: u.fitness)
     world.always_wrong.add(elite.task_prompt)
     world.always_right.update(u.task_prompt for u in breeder.population if u is not elite)
     breeder.run_generation(1)
     [t] = [t for t in events(breeder, "tournament") if elite.id in t["pair"]]
+    return elite, t
+
+
+def test_the_elite_is_never_replaced_even_when_it_loses(make_breeder, world):
+    breeder = make_breeder()
+    elite, t = elite_loses_generation_1(breeder, world)
     other = next(i for i in t["pair"] if i != elite.id)
     assert t["elite_saved"] and t["winner"] == other and t["loser"] == elite.id and t["child"] is None
     assert [e["fitness"] for e in elite.fitness_history[-2:]] == [0.0, 0.0] and elite in breeder.population
@@ -126,12 +133,7 @@ def test_the_elite_is_never_replaced_even_when_it_loses(make_breeder, world):
 
 def test_without_elitism_a_losing_elite_is_replaced_as_in_the_paper(make_breeder, world):
     breeder = make_breeder(elitism=False)
-    breeder.initialise()
-    elite = max(breeder.population, key=lambda u: u.fitness)
-    world.always_wrong.add(elite.task_prompt)
-    world.always_right.update(u.task_prompt for u in breeder.population if u is not elite)
-    breeder.run_generation(1)
-    [t] = [t for t in events(breeder, "tournament") if elite.id in t["pair"]]
+    elite, t = elite_loses_generation_1(breeder, world)
     assert t["loser"] == elite.id and not t["elite_saved"] and t["child"] is not None
     assert elite not in breeder.population
     assert not any(t["elite_saved"] for t in events(breeder, "tournament"))

@@ -69,6 +69,22 @@ class RunConfig:
         "uniform", "how each child's mutation operator is chosen: 'uniform' at random, or 'bandit' (Thompson sampling"
         " on how often each operator's children beat their parents, from the run's operator statistics)",
         choices=("uniform", "bandit"))  # the policies of promptbreeder/genomes/prompt/operators/selection.py
+    quality_gate: bool = _setting(
+        True, "judge every operator output before it is scored: rejected are word salad (mean token log-probability"
+        " under the model below quality_min_logprob), off-task task prompts (relevance below quality_min_relevance)"
+        " and loops (over 30% repeated word 3-grams); a rejected output is retried like an unusable one")
+    quality_min_logprob: float = _setting(
+        -6.0, "least mean log-probability per token an operator output may have after a neutral context (measured"
+        " on SmolLM2-135M: hand-written prompts -5.3 to -2.0, invented words -9 to -6)")
+    quality_min_relevance: float = _setting(
+        0.1, "least gain in mean token log-probability a task prompt must get from seeing the task description"
+        " (hand-written task prompts gain 0.6 to 1.0, off-task ones about 0)")
+    mutation_temperature_min: float = _setting(
+        0.6, "lowest sampling temperature drawn for a mutation (each mutation draws its own, uniformly, when the"
+        " mutation decoder samples; the paper samples at one temperature)", minimum=0.01)
+    mutation_temperature_max: float = _setting(
+        1.2, "highest sampling temperature drawn for a mutation (equal to the lowest: one fixed temperature)",
+        minimum=0.01)
     chunk_size: int = _setting(32, "tokens LMQL generates speculatively per model call", minimum=1)
     test_CoT: bool = _setting(True, "score the chain-of-thought variant of each prompt")
     test_noCoT: bool = _setting(True, "score the direct-answer (no chain of thought) variant of each prompt")
@@ -119,6 +135,9 @@ class RunConfig:
         if not (self.test_CoT or self.test_noCoT):
             raise UsageError("test_CoT and test_noCoT are both off, so nothing would be scored:"
                              " enable at least one (--test_CoT or --test_noCoT)")
+        if self.mutation_temperature_min > self.mutation_temperature_max:
+            raise UsageError(f"mutation_temperature_min ({self.mutation_temperature_min}) is above"
+                             f" mutation_temperature_max ({self.mutation_temperature_max})")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,6 +12,8 @@ Guarantees every backend gives (checked by tests/backends/test_contract.py again
 - a decoder's `stop` sequences end every generated variable before the first of them (`cut_at_stops`);
   engines that can stop a row early do so, the others cut afterwards.
 - a backend owns one event loop; callers never create their own.
+- `text_logprobs` (optional, `can_score_text`) gives the model's log-probability of each token of a text
+  after a context, deterministically; a backend that cannot says so with `BackendError`.
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ class Usage:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     seconds: float = 0.0
+    scored_texts: int = 0  # texts `text_logprobs` asked the model about (cached ones not counted)
     by_name: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def record(self, request: QueryRequest, result: QueryResult) -> None:
@@ -262,6 +265,7 @@ class Backend(ABC):
     counts usage."""
 
     name = "backend"
+    can_score_text = False  # whether `text_logprobs` works (local models; servers may not say)
 
     def __init__(self) -> None:
         self.usage = Usage()
@@ -293,6 +297,11 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` for this backend's model (fake backends count whitespace words)."""
         return len(text.split())
+
+    def text_logprobs(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
+        """For each (context, text): the log-probability of each token of `text` after `context`, one
+        forward pass for the whole batch. Raises BackendError where the model cannot say."""
+        raise BackendError(f"the {self.name} backend cannot score text (no log-probabilities)")
 
     def close(self) -> None:
         loop, self._loop = self._loop, None

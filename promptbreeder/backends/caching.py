@@ -7,7 +7,7 @@ Only successful results are stored. A cached answer comes back with `cached=True
 from __future__ import annotations
 
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult
-from promptbreeder.store.cache import CallCache
+from promptbreeder.store.cache import CallCache, fitness_key
 
 
 class CachingBackend(Backend):
@@ -35,6 +35,24 @@ class CachingBackend(Backend):
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
+
+    @property
+    def can_score_text(self) -> bool:
+        return self.inner.can_score_text
+
+    def text_logprobs(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
+        """The inner backend's, stored like fitness results: a continued run reads back the very numbers
+        the killed one judged by (a fresh batch could differ in the last bits and flip a verdict)."""
+        keys = [fitness_key("text_logprobs", self.model, context, text) for context, text in pairs]
+        found = [self.cache.get_fitness(k) for k in keys]
+        missing = [i for i, f in enumerate(found) if f is None]
+        if missing:
+            fresh = self.inner.text_logprobs([pairs[i] for i in missing])
+            for i, logprobs in zip(missing, fresh):
+                found[i] = logprobs
+                self.cache.put_fitness(keys[i], logprobs)
+        self.usage.scored_texts += len(missing)
+        return found
 
     def close(self) -> None:
         super().close()

@@ -6,6 +6,9 @@ Replies come from, in order of precedence:
 - `replies`: a list of dicts/strings handed out in order (cycling), or a dict mapping a query
   `name` to such a list.
 A request no source answers gets every hole filled with `default` (an error when `strict`).
+
+Like a server without log-probabilities, it cannot score text unless given `text_scorer(context, text)
+-> list[float]`; `plain_word_logprobs` is one that behaves like a real model in the ways tests need.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Callable
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes
 
 _INPUT_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLAIN_WORD = re.compile(r"^[\"'(]?[A-Za-z][a-z]{0,11}[.,;:!?)\"']*$")
 
 
 def render_prompt(request: QueryRequest, variables: dict[str, str]) -> str:
@@ -37,8 +41,10 @@ class FakeBackend(Backend):
     name = "fake"
 
     def __init__(self, replies: list | dict | None = None, *, responder: Callable[[QueryRequest], Any] | None = None,
-                 transcript: dict[str, dict] | str | Path | None = None, default: str = "", strict: bool = False):
+                 transcript: dict[str, dict] | str | Path | None = None, default: str = "", strict: bool = False,
+                 text_scorer: Callable[[str, str], list[float]] | None = None):
         super().__init__()
+        self.text_scorer = text_scorer
         self.replies = replies
         self.responder = responder
         self.transcript = load_transcript(transcript) if isinstance(transcript, (str, Path)) else (transcript or {})
@@ -71,6 +77,15 @@ class FakeBackend(Backend):
         return QueryResult(variables=variables, prompt=prompt, generated_tokens=generated,
                            prompt_tokens=max(self.count_tokens(prompt) - generated, 0))
 
+    @property
+    def can_score_text(self) -> bool:
+        return self.text_scorer is not None
+
+    def text_logprobs(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
+        if self.text_scorer is None:
+            return super().text_logprobs(pairs)
+        return [self.text_scorer(context, text) for context, text in pairs]
+
     def _reply(self, request: QueryRequest):
         if self.responder is not None:
             return self.responder(request)
@@ -86,6 +101,15 @@ class FakeBackend(Backend):
         index = self._cursor.get(lane, 0)
         self._cursor[lane] = index + 1
         return replies[index % len(replies)]
+
+
+def plain_word_logprobs(context: str, text: str) -> list[float]:
+    """A fake model's token log-probabilities, one per whitespace word: -6 for a word that is not plain
+    (letters, at most 12, maybe with punctuation), as glued or invented words cost a real model; -1 for a
+    plain word, and -0.5 when the context contains it too, as a real model expects what it has just read."""
+    seen = {w.strip(".,;:!?()\"'").lower() for w in context.split()}
+    return [(-0.5 if word.strip(".,;:!?()\"'").lower() in seen else -1.0) if _PLAIN_WORD.match(word) else -6.0
+            for word in text.split()] or [-6.0]
 
 
 class Recorder(Backend):

@@ -66,3 +66,16 @@ def test_usage_counts_calls_and_tokens(backend):
     assert backend.usage.generated_tokens > before_tokens
     assert backend.usage.by_name["counted"]["calls"] >= 2
     assert backend.usage.as_dict()["prompt_tokens"] > 0
+
+
+def test_text_logprobs_give_one_per_token_deterministically_or_say_they_cannot(backend):
+    pairs = [("Here is an instruction:\n", "Add the two numbers and give the result."),
+             ("Here is an instruction:\n", "erhardnailMandulked MangyHomeguidaeenpurrsiteabove1 side.")]
+    if not backend.can_score_text:
+        with pytest.raises(BackendError, match="cannot score text"):
+            backend.text_logprobs(pairs)
+        return
+    fluent, salad = backend.text_logprobs(pairs)
+    assert len(fluent) == backend.count_tokens(pairs[0][1]) and all(lp <= 0 for lp in fluent + salad)
+    assert sum(fluent) / len(fluent) > sum(salad) / len(salad) + 2, "word salad is far less likely than a sentence"
+    assert backend.text_logprobs(pairs[:1]) == [fluent], "the same text scores the same, alone or in a batch"

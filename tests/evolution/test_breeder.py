@@ -201,6 +201,19 @@ def test_fitness_improves_over_generations_in_the_fake_world(make_breeder):
     assert breeder.genome.mutator.stats["append"]["beat_parent"] > 0
 
 
+def test_the_elites_are_each_generations_fittest_unit_oldest_first_and_are_saved(make_breeder):
+    bests = []
+    breeder = make_breeder(population_size=12, evolution_generations=6,
+                           progress=lambda g, total, best, mean: bests.append(best))
+    breeder.run()
+    elites = breeder.store.load_latest().state["elites"]
+    assert elites == breeder.genome.elites and len(elites) >= 2
+    assert [e["generation"] for e in elites] == sorted({e["generation"] for e in elites}), "one per generation at most"
+    assert all(a["id"] != b["id"] for a, b in zip(elites, elites[1:])), "a unit holding its place is noted once"
+    # generation g breeds after its tournaments are scored; the elite survives them, so it is the best reported
+    assert all(e["fitness"] == bests[e["generation"]] for e in elites), (elites, bests)
+
+
 def test_each_generation_makes_a_bounded_number_of_backend_calls(make_breeder, fakes):
     marks = []
     ops = [fakes.AppendWord(), fakes.Failing("bad"), fakes.NoCall()]

@@ -151,6 +151,14 @@ class LMQLLocalBackend(LMQLBackend):
     def count_tokens(self, text: str) -> int:
         return len(self.engine.tokenizer(text, add_special_tokens=False).input_ids)
 
+    can_score_text = True
+
+    def text_logprobs(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
+        tokenize = self.engine.tokenizer
+        sequences = [(tokenize(context, add_special_tokens=False).input_ids,
+                      tokenize(text, add_special_tokens=False).input_ids) for context, text in pairs]
+        return self.client.run_in_engine_thread(self.engine.score, sequences) if sequences else []
+
     # -- return_attention -------------------------------------------------------------------------
 
     def capture_attention(self, names, folder: Path, limit: int = ATTENTION_LIMIT) -> None:

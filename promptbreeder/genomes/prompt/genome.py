@@ -21,9 +21,13 @@ from promptbreeder.genomes.prompt.report import format_report, heldout_report
 from promptbreeder.genomes.prompt.scoring import score_units
 from promptbreeder.genomes.prompt.split import train_heldout_split
 from promptbreeder.errors import RunError, UsageError
-from promptbreeder.genomes.base import Birth, Genome
+from promptbreeder.genomes.base import Birth, Genome, ranked
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext
+from promptbreeder.genomes.prompt.operators.quality import QualityGate
+
+
+ELITES_KEPT = 20  # elites remembered (the lineage mutation shows the last ones)
 
 
 class PromptGenome(Genome):
@@ -31,7 +35,7 @@ class PromptGenome(Genome):
     reaches the operator registry (default: `promptbreeder.genomes.prompt.operators.registry`)."""
 
     kind = "prompt"
-    STATE_KEYS = ("operator_stats", "debug_cursor")
+    STATE_KEYS = ("operator_stats", "debug_cursor", "quality_stats", "elites")
 
     def __init__(self, config: RunConfig, task_description: str, *, mutation_prompts: Sequence[str],
                  thinking_styles: Sequence[str], suite: Sequence[dict], backend: Backend, evaluator: Any,
@@ -51,9 +55,12 @@ class PromptGenome(Genome):
         self.backend = backend
         self.evaluator = evaluator if hasattr(evaluator, "evaluate") else evaluator(backend)
         self.query_text = query_text
+        gate = QualityGate(backend, task_description, min_logprob=config.quality_min_logprob,
+                           min_relevance=config.quality_min_relevance) if config.quality_gate else None
         self.mutator = Mutator(operators or OperatorSource.from_registry(), backend, debug=config.debug_mode,
-                               selection=getattr(config, "operator_selection", "uniform"))
+                               selection=config.operator_selection, gate=gate)
         self.mutation_decoder = config.decoder_override or mutation_decoder or DecoderOptions()
+        self.elites: list[dict[str, Any]] = []  # the fittest unit of each generation, oldest first
 
     # -- the genome contract ------------------------------------------------------------------------
 
@@ -80,7 +87,19 @@ class PromptGenome(Genome):
 
     def breed(self, winners: list[Unit], population: list[Unit], generation: int, new_id: Callable[[], str],
               rng: random.Random) -> list[Birth]:
+        self._note_elite(population, generation)
         return self.mutator.breed(winners, self._context(generation, list(population), new_id), rng)
+
+    def _note_elite(self, population: Sequence[Unit], generation: int) -> None:
+        """Append the population's fittest unit to the chronological elites the lineage mutation shows,
+        unless it is the same unit as the last one noted."""
+        scored = ranked(population)
+        if not scored or (self.elites and self.elites[-1]["id"] == scored[0].id):
+            return
+        best = scored[0]
+        self.elites.append({"id": best.id, "generation": generation, "task_prompts": list(best.task_prompts),
+                            "fitness": best.fitness})
+        del self.elites[:-ELITES_KEPT]
 
     def credit(self, operators: list[str]) -> None:
         self.mutator.credit(operators)
@@ -109,11 +128,15 @@ class PromptGenome(Genome):
 
     def state(self) -> dict[str, Any]:
         return {"operator_stats": {k: dict(v) for k, v in self.mutator.stats.items()},
-                "debug_cursor": self.mutator.cursor}
+                "debug_cursor": self.mutator.cursor,
+                "quality_stats": {k: dict(v) for k, v in self.mutator.quality.items()},
+                "elites": [dict(e) for e in self.elites]}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.mutator.stats = {k: dict(v) for k, v in state["operator_stats"].items()}
         self.mutator.cursor = int(state["debug_cursor"])
+        self.mutator.quality = {k: dict(v) for k, v in state["quality_stats"].items()}
+        self.elites = [dict(e) for e in state["elites"]]
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -123,7 +146,9 @@ class PromptGenome(Genome):
             mutation_prompts=self.mutation_prompts, thinking_styles=self.thinking_styles,
             query_text=self.query_text, mutation_decoder=self.mutation_decoder, generation=generation,
             num_eda_samples=self.config.num_eda_samples,
-            num_lamarckian_reasonings=self.config.num_lamarckian_reasonings, new_id=new_id)
+            num_lamarckian_reasonings=self.config.num_lamarckian_reasonings, new_id=new_id,
+            temperature_range=(self.config.mutation_temperature_min, self.config.mutation_temperature_max),
+            elites=list(self.elites))
 
     def _contenders(self, population: Sequence[Unit], generation: int) -> list[Unit]:
         """The population for the report, children born in the last generation scored too.

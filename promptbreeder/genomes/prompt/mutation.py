@@ -4,6 +4,9 @@ Every operator is two-phase (see operators/base.py): the engine first collects t
 job of the generation, sends them in ONE `backend.run_many`, then lets each operator build its child.
 A job whose operator gives nothing usable is retried once with another operator (again all retries in
 one call); a job that fails twice yields a copy of the parent, so the population never shrinks.
+With a quality gate (operators/quality.py), every new text a job wrote is judged too, all of a round's
+in one batch; a rejected one makes the job unusable, and `quality` counts checks and rejections per
+operator.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from promptbreeder.genomes.base import COPY_OPERATOR, Birth
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators import registry
 from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
+from promptbreeder.genomes.prompt.operators.common import parent_entry
+from promptbreeder.genomes.prompt.operators.quality import QualityGate
 from promptbreeder.genomes.prompt.operators.selection import get_policy
 
 PostMutation = Callable[[Unit, list[Unit], random.Random], Unit]
@@ -45,6 +50,16 @@ class Job:
     name: str  # the registry name the operator was drawn under
     operator: Operator
     child: Unit | None = None
+    rejected: str | None = None  # why the quality gate turned the child down
+
+
+def new_texts(job: Job) -> list[tuple[str, bool]]:
+    """What the job's operator wrote: (text, is a task prompt) for each text its parent did not have."""
+    child, parent = job.child, job.parent
+    texts = [(p, True) for p in child.task_prompts if p not in parent.task_prompts]
+    if child.mutation_prompt != parent.mutation_prompt:
+        texts.append((child.mutation_prompt, False))
+    return texts
 
 
 def run_jobs(backend: Backend, jobs: list[Job], ctx: BreedContext, rng: random.Random) -> None:
@@ -64,29 +79,29 @@ def run_jobs(backend: Backend, jobs: list[Job], ctx: BreedContext, rng: random.R
             job.child.mutation_entropy = sum(steps) / len(steps)
 
 
-def lineage_entry(unit: Unit) -> dict:
-    return {"generation": unit.generation, "prompt": unit.task_prompt, "fitness": unit.fitness}
-
-
 def copy_unit(parent: Unit, new_id: str, generation: int) -> Unit:
     return Unit(id=new_id, task_prompts=list(parent.task_prompts), mutation_prompt=parent.mutation_prompt,
                 thinking_style=parent.thinking_style, generation=generation, parent=parent.id,
                 operator=COPY_OPERATOR, context=[dict(c) for c in parent.context],
-                lineage=[*parent.lineage, lineage_entry(parent)])
+                lineage=[*parent.lineage, parent_entry(parent)])
 
 
 class Mutator:
     """Chooses operators, runs them batched, and keeps per-operator statistics.
 
-    `cursor` (debug mode's position in the operator cycle) and `stats` are part of the run state.
-    `selection` names the policy that chooses operators from `stats` (operators/selection.py).
+    `cursor` (debug mode's position in the operator cycle), `stats` and `quality` are part of the run
+    state. `selection` names the policy that chooses operators from `stats` (operators/selection.py).
     """
 
-    def __init__(self, source: OperatorSource, backend: Backend, debug: bool = False, selection: str = "uniform"):
+    def __init__(self, source: OperatorSource, backend: Backend, debug: bool = False, selection: str = "uniform",
+                 gate: QualityGate | None = None):
         self.source, self.backend, self.debug = source, backend, debug
         self.selection, self.policy = selection, get_policy(selection)
+        self.gate = gate
         self.cursor = 0
         self.stats: dict[str, dict[str, int]] = {}
+        # per operator (init included): outputs the gate judged and how many it rejected
+        self.quality: dict[str, dict[str, int]] = {}
 
     def _stat(self, name: str) -> dict[str, int]:
         return self.stats.setdefault(name, {"used": 0, "failed": 0, "beat_parent": 0})
@@ -112,10 +127,10 @@ class Mutator:
         """
         init = self.source.get_operator(INIT_OPERATOR)
         jobs = [Job(t, INIT_OPERATOR, init) for t in templates]
-        run_jobs(self.backend, jobs, ctx, rng)
+        self._run(jobs, ctx, rng)
         retry = [j for j in jobs if not _usable(j.child)]
         if retry:
-            run_jobs(self.backend, retry, ctx, rng)
+            self._run(retry, ctx, rng)
         prompts, fell_back = [], []
         for job in jobs:
             if _usable(job.child):
@@ -129,11 +144,11 @@ class Mutator:
         """One child per parent (a parent may appear several times), batched as the module says."""
         jobs = [self._job(p, self.choose(rng)) for p in parents]
         births = [Birth(p, p, COPY_OPERATOR, tried=[j.name]) for p, j in zip(parents, jobs)]
-        run_jobs(self.backend, jobs, ctx, rng)
+        self._run(jobs, ctx, rng)
         retry_at = self._account(jobs)
         retries = [self._job(parents[i], self.choose(rng, avoid=jobs[i].name)) for i in retry_at]
         if retries:
-            run_jobs(self.backend, retries, ctx, rng)
+            self._run(retries, ctx, rng)
             self._account(retries)
         for i, job in zip(retry_at, retries):
             births[i].tried.append(job.name)
@@ -153,6 +168,24 @@ class Mutator:
             birth.child.fitness = None
             birth.child.fitness_history = []
         return births
+
+    def _run(self, jobs: list[Job], ctx: BreedContext, rng: random.Random) -> None:
+        """`run_jobs`, then the quality gate over every new text of the usable children, in one batch."""
+        run_jobs(self.backend, jobs, ctx, rng)
+        if self.gate is None:
+            return
+        judged = [(job, new_texts(job)) for job in jobs if _usable(job.child)]
+        texts = [text for _, wrote in judged for text, _ in wrote]
+        flags = [on_task for _, wrote in judged for _, on_task in wrote]
+        verdicts = iter(self.gate.judge(texts, task_prompt=flags))
+        for job, wrote in judged:
+            mine = [next(verdicts) for _ in wrote]
+            counts = self.quality.setdefault(job.name, {"checked": 0, "rejected": 0})
+            counts["checked"] += 1
+            reasons = [v.reason for v in mine if not v.passed]
+            if reasons:
+                counts["rejected"] += 1
+                job.child, job.rejected = None, reasons[0]
 
     def _job(self, parent: Unit, name: str) -> Job:
         return Job(parent, name, self.source.get_operator(name))

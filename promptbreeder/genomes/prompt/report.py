@@ -23,7 +23,8 @@ def heldout_report(evaluator: Any, variants: Sequence[str], population: Sequence
     """Score the `top` fittest units and the baselines on every held-out example, in one evaluator call.
 
     Baselines: the task description alone, with "Let's think step by step.", and each of the task's
-    hand-written seed prompts.
+    hand-written seed prompts. Each row keeps its per-example scores and answers (`heldout_scores`,
+    `heldout_answers`, per variant, in the order of `heldout`).
     """
     best = ranked(population)[:top]
     rows: list[dict[str, Any]] = [
@@ -41,6 +42,9 @@ def heldout_report(evaluator: Any, variants: Sequence[str], population: Sequence
         outcomes = evaluate_groups(evaluator, [(candidates, heldout, v) for v in variants])
         for i, row in enumerate(rows):
             row["heldout"] = {v: outcome[i].fitness for v, outcome in zip(variants, outcomes)}
+            # per example, in `heldout` order: what intervals and "does the answer depend on the prompt" need
+            row["heldout_scores"] = {v: outcome[i].scores for v, outcome in zip(variants, outcomes)}
+            row["heldout_answers"] = {v: outcome[i].answers for v, outcome in zip(variants, outcomes)}
             row["heldout_fitness"] = sum(row["heldout"].values()) / len(variants)
     else:  # a one-example suite keeps nothing back: say so rather than score on training data
         for row in rows:

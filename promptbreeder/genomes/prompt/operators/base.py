@@ -43,6 +43,9 @@ class BreedContext:
     generation: int
     num_eda_samples: int = 10
     num_lamarckian_reasonings: int = 2
+    temperature_range: tuple[float, float] = (0.6, 1.2)  # a sampling mutation draws its temperature from it
+    # the fittest unit of each generation so far, oldest first: {"generation", "task_prompts", "fitness"}
+    elites: list[dict] = field(default_factory=list)
     new_id: Callable[[], str] = field(default=lambda: "")
 
 

@@ -13,17 +13,15 @@ from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
 from promptbreeder.genomes.prompt.operators.cleaning import clean_prompt
 
-# Drawn per mutation so a population bred with one sampling decoder still explores at several
-# temperatures, as PromptBreeder's diverse sampling does.
-TEMPERATURE_RANGE = (0.6, 1.2)
 LINEAGE_KEEP = 8  # ancestors a unit remembers; the lineage query shows all of them plus the parent
 
 
 def draw_decoder(ctx: BreedContext, rng: random.Random) -> DecoderOptions:
-    """The mutation decoder, with a fresh temperature when it samples (argmax and beam stay as they are)."""
+    """The mutation decoder, with a temperature drawn from `ctx.temperature_range` when it samples (argmax
+    and beam stay as they are): a population bred with one decoder still explores at several temperatures."""
     if ctx.mutation_decoder.method != "sample":
         return ctx.mutation_decoder
-    return ctx.mutation_decoder.with_overrides(temperature=rng.uniform(*TEMPERATURE_RANGE))
+    return ctx.mutation_decoder.with_overrides(temperature=rng.uniform(*ctx.temperature_range))
 
 
 def draw_seed(rng: random.Random) -> int:
@@ -49,17 +47,19 @@ def numbered(items: list[str]) -> str:
 
 
 def parent_entry(parent: Unit) -> dict[str, Any]:
+    """What a child's lineage remembers of its parent."""
     return {"generation": parent.generation, "prompt": parent.task_prompt, "fitness": parent.fitness}
 
 
-def make_child(parent: Unit, ctx: BreedContext, operator: str, *, task_prompt: str,
+def make_child(parent: Unit, ctx: BreedContext, operator: str, *, task_prompts: list[str],
                mutation_prompt: str | None = None) -> Unit:
-    """A new unit from `parent`: first task prompt replaced, the rest (second prompt, thinking style,
-    context) inherited, fitness unknown, and the parent appended to the lineage."""
+    """A new unit from `parent`: the leading task prompts replaced by `task_prompts` (an operator mutates
+    every one of them), thinking style and context inherited, fitness unknown, and the parent appended
+    to the lineage."""
     lineage = [dict(entry) for entry in parent.lineage] + [parent_entry(parent)]
     return Unit(
         id=ctx.new_id(),
-        task_prompts=[task_prompt, *parent.task_prompts[1:]],
+        task_prompts=[*task_prompts, *parent.task_prompts[len(task_prompts):]],
         mutation_prompt=parent.mutation_prompt if mutation_prompt is None else mutation_prompt,
         thinking_style=parent.thinking_style,
         generation=ctx.generation,
@@ -72,28 +72,40 @@ def make_child(parent: Unit, ctx: BreedContext, operator: str, *, task_prompt: s
     )
 
 
-class PromptOperator(Operator):
-    """An operator that sends one query and reads the new task prompt from its [PROMPT] hole.
+def slots(parent: Unit) -> range:
+    """The positions of a unit's task prompts (every one of them mutates; a unit has at least one)."""
+    return range(max(len(parent.task_prompts), 1))
 
-    Subclasses say what the query shows (`inputs`; None means "nothing to send") and which texts a reply
-    must not merely repeat (`echoes`).
+
+class PromptOperator(Operator):
+    """An operator that sends one query per task prompt of the parent and reads each new task prompt
+    from its [PROMPT] hole; the child replaces all of them, or the operator gives nothing.
+
+    Subclasses say what the query for the prompt at position `slot` shows (`inputs`; None means "nothing
+    to send") and which texts a reply must not merely repeat (`echoes`). The requests of one mutation
+    share its drawn temperature and have seeds of their own.
     """
 
-    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any] | None:
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
-        # a copy of either of the parent's own prompts is no mutation, whether or not it was shown
-        return [parent.mutation_prompt, parent.task_prompt]
+    def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
+        # a copy of any of the parent's own prompts is no mutation, whether or not it was shown
+        return [parent.mutation_prompt, *parent.task_prompts]
 
     def requests(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> list[QueryRequest]:
-        inputs = self.inputs(parent, ctx, rng)
-        if inputs is None:
-            return []
-        return [build_request(self.query_name, inputs, ctx, draw_decoder(ctx, rng), rng)]
+        decoder = draw_decoder(ctx, rng)
+        requests = []
+        for slot in slots(parent):
+            inputs = self.inputs(parent, ctx, rng, slot)
+            if inputs is None:
+                return []
+            requests.append(build_request(self.query_name, inputs, ctx, decoder, rng))
+        return requests
 
     def apply(self, parent: Unit, results: list[QueryResult], ctx: BreedContext, rng: random.Random) -> Unit | None:
-        prompt = clean_prompt(read_hole(results, "PROMPT"), echoes=self.echoes(parent, ctx))
-        if prompt is None:
+        prompts = [clean_prompt(read_hole(results, "PROMPT", slot), echoes=self.echoes(parent, ctx, slot))
+                   for slot in slots(parent)]
+        if not results or any(p is None for p in prompts):
             return None
-        return make_child(parent, ctx, self.name, task_prompt=prompt)
+        return make_child(parent, ctx, self.name, task_prompts=prompts)

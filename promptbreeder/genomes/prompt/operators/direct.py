@@ -1,5 +1,5 @@
-"""Direct mutation: a new task prompt from the task description alone (zero-order) or from the
-parent's task prompt rewritten by its mutation prompt (first-order)."""
+"""Direct mutation: new task prompts from the task description alone (zero-order) or the parent's task
+prompts each rewritten by its mutation prompt (first-order)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ class ZeroOrder(PromptOperator):
     name = "zero_order"
     query_name = "zero_order"
 
-    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
         return {"task_description": ctx.task_description}
 
-    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
-        return [ctx.task_description, *super().echoes(parent, ctx)]
+    def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
+        return [ctx.task_description, *super().echoes(parent, ctx, slot)]
 
 
 @register
@@ -29,5 +29,5 @@ class FirstOrder(PromptOperator):
     name = "first_order"
     query_name = "first_order"
 
-    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
-        return {"mutation_prompt": parent.mutation_prompt, "task_prompt": parent.task_prompt}
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
+        return {"mutation_prompt": parent.mutation_prompt, "task_prompt": parent.task_prompts[slot]}

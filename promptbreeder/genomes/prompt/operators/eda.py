@@ -1,6 +1,8 @@
 """Estimation-of-distribution mutations: show the model a list of prompts and ask it to continue the
 list. `eda` shows a shuffled sample of the population, `eda_rank_index` the same ordered from worst
-to best, `lineage` the parent's ancestors in the order they were bred.
+to best, `lineage` the run's elites (the fittest unit of each generation) in chronological order, as
+the paper's lineage-based mutation does. Each list holds the prompts at one position (before or after
+the question), and a unit's prompt at each position gets its own list.
 
 Near-duplicates are dropped from the lists first: a list full of one prompt pulls the model towards
 repeating it, which defeats the point of showing a distribution.
@@ -14,10 +16,11 @@ from typing import Any
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext
 from promptbreeder.genomes.prompt.operators.cleaning import jaccard, normalised_tokens
-from promptbreeder.genomes.prompt.operators.common import PromptOperator, numbered, parent_entry
+from promptbreeder.genomes.prompt.operators.common import PromptOperator, numbered
 from promptbreeder.genomes.prompt.operators.registry import register
 
 NEAR_DUPLICATE_JACCARD = 0.9
+ELITES_SHOWN = 10  # the most recent elites the lineage mutation shows
 
 
 def _kept_indices(prompts: list[str], threshold: float) -> list[int]:
@@ -41,7 +44,11 @@ def _list_inputs(ctx: BreedContext, prompts: list[str]) -> dict[str, Any]:
 
 def _population_echoes(parent: Unit, ctx: BreedContext) -> list[str]:
     # asked for a new list entry, a copy of any member of the population is no progress
-    return [parent.mutation_prompt, parent.task_prompt] + [u.task_prompt for u in ctx.population if u.task_prompts]
+    return [parent.mutation_prompt, *parent.task_prompts] + [p for u in ctx.population for p in u.task_prompts]
+
+
+def _at(unit: Unit, slot: int) -> str | None:
+    return unit.task_prompts[slot] if len(unit.task_prompts) > slot else None
 
 
 @register
@@ -49,18 +56,18 @@ class EDA(PromptOperator):
     name = "eda"
     query_name = "eda"
 
-    def shown_prompts(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> list[str]:
-        prompts = [u.task_prompt for u in ctx.population if u.task_prompts]
+    def shown_prompts(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int = 0) -> list[str]:
+        prompts = [_at(u, slot) for u in ctx.population if _at(u, slot)]
         rng.shuffle(prompts)  # before filtering, so which copy of a duplicate survives is not biased
         prompts = near_duplicate_filter(prompts)
         if len(prompts) > ctx.num_eda_samples:
             prompts = rng.sample(prompts, max(ctx.num_eda_samples, 1))
-        return prompts or [parent.task_prompt]
+        return prompts or [parent.task_prompts[slot]]
 
-    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
-        return _list_inputs(ctx, self.shown_prompts(parent, ctx, rng))
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
+        return _list_inputs(ctx, self.shown_prompts(parent, ctx, rng, slot))
 
-    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
+    def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
         return _population_echoes(parent, ctx)
 
 
@@ -73,20 +80,20 @@ class EDARankIndex(PromptOperator):
     name = "eda_rank_index"
     query_name = "eda_rank_index"
 
-    def shown_units(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> list[Unit]:
+    def shown_units(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int = 0) -> list[Unit]:
         """Sample of the population, deduplicated, ordered by fitness ascending (unknown fitness first)."""
-        units = [u for u in ctx.population if u.task_prompts]
+        units = [u for u in ctx.population if _at(u, slot)]
         # fittest first while filtering, so of two near-duplicates the better one is shown
         units = sorted(units, key=_fitness_key, reverse=True)
-        units = [units[i] for i in _kept_indices([u.task_prompt for u in units], NEAR_DUPLICATE_JACCARD)]
+        units = [units[i] for i in _kept_indices([_at(u, slot) for u in units], NEAR_DUPLICATE_JACCARD)]
         if len(units) > ctx.num_eda_samples:
             units = rng.sample(units, max(ctx.num_eda_samples, 1))
         return sorted(units, key=_fitness_key) or [parent]
 
-    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
-        return _list_inputs(ctx, [u.task_prompt for u in self.shown_units(parent, ctx, rng)])
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
+        return _list_inputs(ctx, [u.task_prompts[slot] for u in self.shown_units(parent, ctx, rng, slot)])
 
-    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
+    def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
         return _population_echoes(parent, ctx)
 
 
@@ -96,18 +103,19 @@ class Lineage(PromptOperator):
     query_name = "lineage"
 
     @staticmethod
-    def history(parent: Unit) -> list[str]:
-        """The parent's ancestors' prompts then its own, oldest first, without consecutive repeats
-        (a failed mutation leaves a copy of its parent in the lineage)."""
+    def history(parent: Unit, ctx: BreedContext, slot: int = 0) -> list[str]:
+        """The elites' prompts at `slot`, oldest first, without consecutive repeats (an elite may hold
+        its place for generations); the parent's own prompt when there is no elite yet."""
         prompts: list[str] = []
-        for entry in [*parent.lineage, parent_entry(parent)]:
-            prompt = str(entry.get("prompt") or "")
+        for elite in ctx.elites:
+            entry = elite.get("task_prompts") or []
+            prompt = str(entry[slot]) if len(entry) > slot else ""
             if prompt and not (prompts and normalised_tokens(prompts[-1]) == normalised_tokens(prompt)):
                 prompts.append(prompt)
-        return prompts
+        return prompts[-ELITES_SHOWN:] or [parent.task_prompts[slot]]
 
-    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any]:
-        return _list_inputs(ctx, self.history(parent))
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
+        return _list_inputs(ctx, self.history(parent, ctx, slot))
 
-    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
-        return [parent.mutation_prompt, *self.history(parent)]
+    def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
+        return [*super().echoes(parent, ctx, slot), *self.history(parent, ctx, slot)]

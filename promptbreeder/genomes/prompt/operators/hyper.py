@@ -1,5 +1,6 @@
-"""Hyper-mutation: mutate the mutation prompt, then in the same query use the new one on the parent's
-task prompt. The child keeps the new mutation prompt, so good ways of mutating are inherited too.
+"""Hyper-mutation: mutate the mutation prompt, then in the same query use the new one on each of the
+parent's task prompts (the second one, after the question, in a second turn: [PROMPT_AFTER]). The
+child keeps the new mutation prompt, so good ways of mutating are inherited too.
 
 One query rather than two keeps the operator's two phases (requests, then apply) a single batch
 round-trip: the second half of the query reads [MUTATION] straight from the first.
@@ -14,7 +15,9 @@ from promptbreeder.backends.base import QueryRequest, QueryResult
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
 from promptbreeder.genomes.prompt.operators.cleaning import clean_prompt
-from promptbreeder.genomes.prompt.operators.common import build_request, draw_decoder, make_child, read_hole
+from promptbreeder.genomes.prompt.operators.common import build_request, draw_decoder, make_child, read_hole, slots
+
+PROMPT_HOLES = ("PROMPT", "PROMPT_AFTER")  # the new task prompt at each position
 from promptbreeder.genomes.prompt.operators.registry import register
 
 
@@ -26,18 +29,20 @@ class HyperOperator(Operator):
         raise NotImplementedError
 
     def requests(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> list[QueryRequest]:
-        inputs = {**self.inputs(parent, ctx, rng), "task_prompt": parent.task_prompt}
+        inputs = {**self.inputs(parent, ctx, rng), "task_prompt": parent.task_prompt,
+                  "task_prompt_after": parent.task_prompt_after}
         return [build_request(self.query_name, inputs, ctx, draw_decoder(ctx, rng), rng)]
 
     def apply(self, parent: Unit, results: list[QueryResult], ctx: BreedContext, rng: random.Random) -> Unit | None:
         mutation = clean_prompt(read_hole(results, "MUTATION"), echoes=self.mutation_echoes(parent, ctx))
         if mutation is None:
             return None
-        prompt = clean_prompt(read_hole(results, "PROMPT"),
-                              echoes=[mutation, parent.mutation_prompt, parent.task_prompt])
-        if prompt is None:
+        echoes = [mutation, parent.mutation_prompt, *parent.task_prompts]
+        prompts = [clean_prompt(read_hole(results, hole), echoes=echoes)
+                   for hole, _ in zip(PROMPT_HOLES, slots(parent))]
+        if any(p is None for p in prompts):
             return None
-        return make_child(parent, ctx, self.name, task_prompt=prompt, mutation_prompt=mutation)
+        return make_child(parent, ctx, self.name, task_prompts=prompts, mutation_prompt=mutation)
 
 
 @register

@@ -29,7 +29,7 @@ class Lamarckian(PromptOperator):
     name = "lamarckian"
     query_name = "lamarckian"
 
-    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> dict[str, Any] | None:
+    def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any] | None:
         count = min(ctx.num_lamarckian_reasonings, len(parent.context))
         if count <= 0:
             return None
@@ -37,7 +37,7 @@ class Lamarckian(PromptOperator):
         return {"task_description": ctx.task_description,
                 "workings": "\n\n".join(f"Example {i}:\n{format_working(item)}" for i, item in enumerate(chosen, 1))}
 
-    def echoes(self, parent: Unit, ctx: BreedContext) -> list[str]:
+    def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
         # a reply that just restates a shown problem or answer is not an instruction
         shown = [text for item in parent.context for text in (item.get("question", ""), item.get("answer", ""))]
-        return [parent.mutation_prompt, parent.task_prompt, *shown]
+        return [*super().echoes(parent, ctx, slot), *shown]

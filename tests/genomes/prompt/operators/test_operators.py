@@ -22,6 +22,7 @@ from promptbreeder.genomes.prompt.operators.registry import (
 TASK = "Add two whole numbers and give the sum."
 NEW_PROMPT = "Line the digits up by place value, then add each column from the right."
 NEW_MUTATION = "Make the instruction more concrete by naming the first step."
+NEW_AFTER = "State the sum as digits only, with nothing after it."
 HYPER = {"zero_order_hyper", "first_order_hyper"}
 SAMPLE = DecoderOptions(method="sample", temperature=0.9, top_p=0.95)
 
@@ -55,9 +56,17 @@ def make_ctx(decoder=SAMPLE, population=None, **more):
     return BreedContext(**{**fields, **more})
 
 
-def reply(prompt=NEW_PROMPT, mutation=NEW_MUTATION):
-    return lambda request: {"PROMPT": prompt, "MUTATION": mutation} if "MUTATION" in query_holes(request.query) \
-        else {"PROMPT": prompt}
+def reply(prompt=NEW_PROMPT, mutation=NEW_MUTATION, after=NEW_AFTER):
+    """Replies as a model would to one mutation: `prompt` for the first task prompt, `after` for the second
+    (the second request of a per-prompt operator, or the hyper queries' [PROMPT_AFTER])."""
+    asked = itertools.count()
+
+    def respond(request):
+        if "MUTATION" in query_holes(request.query):
+            return {"PROMPT": prompt, "MUTATION": mutation, "PROMPT_AFTER": after}
+        return {"PROMPT": prompt if next(asked) % 2 == 0 else after}
+
+    return respond
 
 
 def breed(name, parent=None, ctx=None, responder=None, seed=0):
@@ -99,7 +108,7 @@ def test_register_refuses_nameless_and_clashing_operators():
 def test_every_operator_query_compiles_and_has_the_holes_apply_reads(name, query_compiles):
     text = package_query_text(OPERATORS[name].query_name)
     query_compiles(text)
-    assert query_holes(text) == (["MUTATION", "PROMPT"] if name in HYPER else ["PROMPT"])
+    assert query_holes(text) == (["MUTATION", "PROMPT", "PROMPT_AFTER"] if name in HYPER else ["PROMPT"])
     assert "argmax" not in text.split("\n", 1)[0]  # decoders come from the run, never from the file
     assert '"""' not in text  # LMQL drops blank lines inside triple-quoted strings: \n escapes keep them
     for line in text.splitlines():  # bounded holes only
@@ -112,8 +121,9 @@ def test_queries_come_from_the_context_lookup():
     ctx = make_ctx(query_text=lambda name: asked.append(name) or package_query_text(name))
     for name in OPERATORS:
         get_operator(name).requests(parent_unit(), ctx, random.Random(0))
-    assert asked == ["zero_order", "first_order", "eda", "eda_rank_index", "lineage", "zero_order_hyper",
-                     "first_order_hyper", "lamarckian", "init_prompt", "init_prompt"]
+    per_prompt = ["zero_order", "first_order", "eda", "eda_rank_index", "lineage"]
+    assert asked == [n for n in per_prompt for _ in range(2)] + ["zero_order_hyper", "first_order_hyper"] \
+        + ["lamarckian"] * 2 + ["init_prompt"] * 2, "one request per task prompt, except the hyper mutations'"
 
 
 # --- decoder and seeds ----------------------------------------------------------------------------------
@@ -156,7 +166,7 @@ def test_child_follows_the_contract(name):
     _, _, child = breed(name, parent)
     assert child is not None
     assert (child.id, child.parent, child.operator, child.generation) == ("child1", "p", name, 4)
-    assert child.task_prompts == [NEW_PROMPT, "Give only the number."]
+    assert child.task_prompts == [NEW_PROMPT, NEW_AFTER], "both task prompts mutate"
     assert child.fitness is None and child.fitness_history == []
     assert child.context == parent.context and child.context is not parent.context
     assert child.context[0] is not parent.context[0]
@@ -221,11 +231,14 @@ def test_zero_order_shows_only_the_task():
     assert breed("zero_order", responder=reply(prompt=TASK))[2] is None
 
 
-def test_first_order_applies_the_mutation_prompt_to_the_first_task_prompt():
+def test_first_order_applies_the_mutation_prompt_to_each_task_prompt():
     parent = parent_unit()
     requests, results, _ = breed("first_order", parent)
-    assert requests[0].inputs == {"mutation_prompt": parent.mutation_prompt, "task_prompt": parent.task_prompt}
+    assert [r.inputs for r in requests] == [{"mutation_prompt": parent.mutation_prompt, "task_prompt": prompt}
+                                            for prompt in parent.task_prompts]
     assert parent.mutation_prompt in results[0].prompt and parent.task_prompt in results[0].prompt
+    assert parent.task_prompt_after in results[1].prompt
+    assert requests[0].seed != requests[1].seed and requests[0].decoder == requests[1].decoder
 
 
 def shown_list(request):
@@ -288,14 +301,23 @@ def test_eda_rank_index_sample_is_still_sorted():
         assert len(ranks) == 4 and ranks == sorted(ranks)
 
 
-def test_lineage_shows_the_history_oldest_first_with_the_parent_last():
-    parent = parent_unit(lineage=[{"generation": 0, "prompt": "Add.", "fitness": 0.1},
-                                  {"generation": 1, "prompt": "Add the numbers.", "fitness": 0.2},
-                                  {"generation": 2, "prompt": "add the numbers", "fitness": 0.2}])
-    requests, results, _ = breed("lineage", parent)
-    assert shown_list(requests[0]) == ["Add.", "Add the numbers.", parent.task_prompt]  # repeat dropped
-    assert requests[0].inputs["next_number"] == 4 and "history" in results[0].prompt
-    assert breed("lineage", parent, responder=reply(prompt="Add the numbers!"))[2] is None
+def test_lineage_shows_the_elites_oldest_first_for_each_task_prompt():
+    elites = [{"id": "a", "generation": 1, "task_prompts": ["Add.", "Digits only."], "fitness": 0.1},
+              {"id": "b", "generation": 2, "task_prompts": ["Add the numbers.", "Only digits."], "fitness": 0.2},
+              {"id": "c", "generation": 3, "task_prompts": ["add the numbers", "Just the digits."], "fitness": 0.3}]
+    parent = parent_unit()
+    requests, results, child = breed("lineage", parent, ctx=make_ctx(elites=elites))
+    assert shown_list(requests[0]) == ["Add.", "Add the numbers."]  # a repeat in other case is dropped
+    assert shown_list(requests[1]) == ["Digits only.", "Only digits.", "Just the digits."]
+    assert requests[0].inputs["next_number"] == 3 and "history" in results[0].prompt
+    assert child.task_prompts == [NEW_PROMPT, NEW_AFTER]
+    assert breed("lineage", parent, ctx=make_ctx(elites=elites), responder=reply(prompt="Add the numbers!"))[2] is None
+
+
+def test_lineage_before_any_elite_shows_the_parents_own_prompt():
+    parent = parent_unit()
+    requests, _, _ = breed("lineage", parent)
+    assert shown_list(requests[0]) == [parent.task_prompt] and shown_list(requests[1]) == [parent.task_prompt_after]
 
 
 def test_zero_order_hyper_draws_a_thinking_style_and_keeps_the_new_mutation_prompt():
@@ -303,11 +325,11 @@ def test_zero_order_hyper_draws_a_thinking_style_and_keeps_the_new_mutation_prom
     for seed in range(20):
         requests, results, child = breed("zero_order_hyper", ctx=ctx, seed=seed)
         inputs = requests[0].inputs
-        assert set(inputs) == {"task_description", "thinking_style", "task_prompt"}
+        assert set(inputs) == {"task_description", "thinking_style", "task_prompt", "task_prompt_after"}
         assert inputs["thinking_style"] in ctx.thinking_styles and inputs["thinking_style"] in results[0].prompt
         assert inputs["task_prompt"] == parent_unit().task_prompt
         assert NEW_MUTATION in results[0].prompt  # the second half of the query uses the new mutation prompt
-        assert (child.mutation_prompt, child.task_prompt) == (NEW_MUTATION, NEW_PROMPT)
+        assert (child.mutation_prompt, child.task_prompts) == (NEW_MUTATION, [NEW_PROMPT, NEW_AFTER])
         styles.add(inputs["thinking_style"])
     assert styles == set(ctx.thinking_styles)
 
@@ -320,7 +342,8 @@ def test_zero_order_hyper_without_styles_uses_the_parents():
 def test_first_order_hyper_improves_the_mutation_prompt():
     parent = parent_unit()
     requests, results, child = breed("first_order_hyper", parent)
-    assert requests[0].inputs == {"mutation_prompt": parent.mutation_prompt, "task_prompt": parent.task_prompt}
+    assert requests[0].inputs == {"mutation_prompt": parent.mutation_prompt, "task_prompt": parent.task_prompt,
+                                  "task_prompt_after": parent.task_prompt_after}
     assert child.mutation_prompt == NEW_MUTATION != parent.mutation_prompt
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast bench bench-hpo clean
+.PHONY: setup demo test test-fast bench bench-hpo bench-breed clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: setup
 # methods x tasks x seeds at 30 evaluations; resumable (bench/results/hpo/runs.jsonl), table + plot there
 bench-hpo: setup
 	$(PY) bench/hpo.py
+
+# bred prompt vs best baseline on held-out data, tasks x 3 seeds on the embedded model; resumable
+# (bench/results/breed/runs.jsonl); table + plot there and docs/breeding_results.md. ARGS=--quick: one task, one seed
+bench-breed: setup
+	$(PY) bench/breed.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

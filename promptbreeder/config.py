@@ -94,6 +94,10 @@ class RunConfig:
         0, "correct workings-out from a unit's own context shown as worked examples before its task prompt in the"
         " fitness tests (the paper shows the whole context, up to 8; 0 shows none, which suits small models that"
         " worked examples confuse)", minimum=0)
+    choice_by_likelihood: bool = _setting(
+        True, "answer choice tasks by likelihood (rank classification: each choice scored after the prompt, the"
+        " likeliest is the answer) where the model can score text (local models); off, or on a server without"
+        " log-probabilities, the model picks a choice by constrained generation")
     reasoning_max_tokens: int = _setting(
         96, "tokens the chain-of-thought fitness test may spend on its working-out before the answer", minimum=1)
     heldout_fraction: float = _setting(

@@ -71,6 +71,11 @@ class ModelSpec:
     endpoints: tuple[str, ...] = ()  # "servers": host:port of each LMQL inference server
     identity: str = field(default="", compare=False)
 
+    @property
+    def runs_in_process(self) -> bool:
+        """Local weights our own engine runs (which can score text as well as generate)."""
+        return self.kind in ("embedded", "hf_dir", "gguf")
+
     def local_dir(self) -> str:
         """A Hugging Face folder holding the weights (converting GGUF once); not for LMQL strings."""
         if self.kind == "hf_dir":
@@ -124,7 +129,7 @@ def _servers_spec(value: str) -> ModelSpec:
                          f" 'lmql-serve:{EMBEDDED_MODEL}@127.0.0.1:8080,127.0.0.1:8081'"
                          + (f" (not host:port: {', '.join(bad)})" if bad else ""))
     served = resolve_model(model)
-    if served.kind not in ("embedded", "hf_dir", "gguf"):
+    if not served.runs_in_process:
         raise ModelError(f"{value!r}: the served model must be local weights ({ACCEPTED_FORMS_HINT})")
     return ModelSpec("servers", served.local_dir(), endpoints, identity=served.identity)
 

@@ -26,7 +26,8 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "evolution": ("population_size", "initial_prompts_per_unit", "evolution_generations", "elitism", "num_eda_samples",
                   "num_lamarckian_reasonings", "operator_selection", "mutation_temperature_min",
                   "mutation_temperature_max", "quality_gate", "quality_min_logprob", "quality_min_relevance"),
-    "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "reasoning_max_tokens",
+    "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "choice_by_likelihood",
+                "reasoning_max_tokens",
                 "heldout_fraction"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (

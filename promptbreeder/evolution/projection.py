@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from promptbreeder.backends.base import QueryRequest
 from promptbreeder.backends.caching import CachingBackend
-from promptbreeder.backends.fake import FakeBackend
+from promptbreeder.backends.fake import FakeBackend, plain_word_logprobs
 from promptbreeder.config import RunConfig
 from promptbreeder.evolution.breeder import Breeder
 from promptbreeder.genomes.kind import DayCareView, GenomeKind, TaskFolder
@@ -65,7 +65,10 @@ def simulate(config: RunConfig, day_care: DayCareView, task: TaskFolder, kind: G
 
     As in a real run, the fake sits behind the run's cache, so a fitness answer asked twice is counted once.
     """
-    backend = FakeBackend(responder=kind.plausible_reply)
+    # a local model can score text (the quality gate, likelihood answers): the stand-in says so too,
+    # so the simulated run takes the same paths as the real one
+    scorer = plain_word_logprobs if config.model_spec.runs_in_process else None
+    backend = FakeBackend(responder=kind.plausible_reply, text_scorer=scorer)
     after_step: list[int] = []
     stand_in_calls: list[str] = []  # one per evaluation of the objective the stand-in replaced
     with tempfile.TemporaryDirectory(prefix="pb-dry-run-") as folder:

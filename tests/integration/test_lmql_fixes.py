@@ -147,3 +147,29 @@ def test_constraints_still_hold_with_the_token_set_speed_ups(real_backend):
         assert result.ok, result.error
         assert holds(result.variables["A"]), (query, result.variables["A"])
     assert real_backend.count_tokens(results[-1].variables["A"]) <= 4
+
+
+def test_a_lone_distribution_variable_is_scored_by_likelihood_in_one_forward_pass(real_backend):
+    """Fix 4: the choice is the one with the highest mean token log-probability after the prompt, as a
+    plain forward pass computes it, and every choice of every query shares one scoring call."""
+    from promptbreeder.package_queries import package_query_text
+
+    engine = real_backend.engine
+    questions = [("Which of these is a fruit?", ["a car", "an apple", "a house"]),
+                 ("What colour is the sky on a clear day?", ["green", "blue", "red"])]
+    requests = [QueryRequest(query=package_query_text("fitness_noCoT_likelihood"), name="likelihood",
+                             inputs={"system_prompt": "You are a helpful assistant.", "task_prompt": "Answer.",
+                                     "task_prompt_after": "", "question": q, "choices": c})
+                for q, c in questions]
+    before = engine.stats.score_calls
+    results = real_backend.run_many(requests)
+    assert engine.stats.score_calls - before == 1 and engine.stats.generated_tokens >= 0
+    for (question, choices), result in zip(questions, results):
+        assert result.ok and set(result.variables) == {"ANSWER"}, result.variables
+        prefix = result.prompt[: len(result.prompt) - len(result.variables["ANSWER"])]
+        ids = engine.tokenizer(prefix, add_special_tokens=False).input_ids
+        means = []
+        for choice in choices:
+            [logprobs] = engine.score([(ids, engine.tokenizer(choice, add_special_tokens=False).input_ids)])
+            means.append(sum(logprobs) / len(logprobs))
+        assert result.variables["ANSWER"] == choices[means.index(max(means))]

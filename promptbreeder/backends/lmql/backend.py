@@ -100,7 +100,7 @@ class LMQLBackend(Backend):
                                    error="LMQL returned no result", seconds=time.perf_counter() - started)
             result = result[0]
         variables = {name: "" if value is None else str(value) for name, value in result.variables.items()
-                     if not name.startswith("P(")}
+                     if "P(" not in name}
         for name in query_holes(request.query):
             variables.setdefault(name, "")
         generated = sum(self.count_tokens(v) for v in variables.values())  # what was generated, stops included

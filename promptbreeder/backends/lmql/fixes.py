@@ -17,6 +17,10 @@
    share one set; merging "tails" skips the mask sum when neither set has one; the vocabulary matcher
    lookup skips the context walk when the process has only one; follow-map values that are hashable
    already are not rebuilt element by element.
+4. Distribution clause ignored: a query whose only hole is its `distribution` variable (rank
+   classification: "Answer: [ANSWER]" distribution ANSWER in choices) takes LMQL's shortcut for queries
+   without holes and returns before its distribution postprocessor runs, so the variable comes back
+   missing and no choice is scored. The postprocessor now runs on such results too.
 """
 
 from __future__ import annotations
@@ -185,6 +189,23 @@ def _hash_follow_map_values_in_c() -> None:
     FollowMap.hashable = hashable
 
 
+def _score_a_lone_distribution_variable() -> None:
+    import lmql.runtime.interpreter as interpreter
+
+    run = interpreter.PromptInterpreter.run
+
+    async def run_then_score(self, fct, *args, **kwargs):
+        results = await run(self, fct, *args, **kwargs)
+        if isinstance(results, list) and any(getattr(r, "distribution_variable", None) is not None
+                                             and r.distribution_variable not in r.variables for r in results):
+            # the scoring detokenizes through the context's tokenizer, which the shortcut never set
+            with interpreter.Context(self.model.get_tokenizer(), self.dcmodel.truncation_threshold):
+                results = await interpreter.ConditionalDistributionPostprocessor(self).process(results)
+        return results
+
+    interpreter.PromptInterpreter.run = run_then_score
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -194,4 +215,5 @@ def apply() -> None:
     _eos_inside_prompt_is_not_the_end()
     _count_allowed_tokens_once()
     _hash_follow_map_values_in_c()
+    _score_a_lone_distribution_variable()
     _applied = True

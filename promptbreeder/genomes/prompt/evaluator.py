@@ -5,6 +5,10 @@ shared generate calls; `evaluate_groups` does the same for several (candidates, 
 groups at once, so a generation's tournaments, each on its own batch, still cost one backend call.
 A failed query scores 0 and is counted; it never raises. With the run's cache, every scored answer is
 stored, so a repeated evaluation (a continued run, the same unit on the same example) costs nothing.
+
+Choice tasks are answered by likelihood where the backend can score text and `choice_by_likelihood` is
+on (rank classification: the `*_likelihood` queries, whose distribution clause scores every choice after
+the prompt in one batched forward pass and answers the likeliest); otherwise by constrained generation.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from promptbreeder.scorers.base import Scorer
 from promptbreeder.store.cache import CallCache, fitness_key
 
 VARIANTS = {"noCoT": "fitness_noCoT", "CoT": "fitness_CoT"}
+LIKELIHOOD_SUFFIX = "_likelihood"  # the variant's query that answers a choice task by likelihood
 ANSWER_HOLE = "ANSWER"  # the variable of the fitness queries that holds the answer
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
@@ -61,7 +66,7 @@ class FitnessResult:
 class FitnessEvaluator:
     def __init__(self, day_care: DayCareView, task: Task, backend: Backend, scorer: Scorer, *,
                  decoder: DecoderOptions | None = None, seed: int = 0, reasoning_max_tokens: int = 96,
-                 cache: CallCache | None = None, model: str = ""):
+                 cache: CallCache | None = None, model: str = "", choice_by_likelihood: bool = True):
         self.day_care, self.task, self.backend, self.scorer = day_care, task, backend, scorer
         self.decoder = decoder or task.fitness_decoder
         self.seed = seed
@@ -69,11 +74,16 @@ class FitnessEvaluator:
         self.system_prompt = task.fixed_system_prompt or DEFAULT_SYSTEM_PROMPT
         self.cache, self.model = cache, model  # results cache of the run, and the model it is for
         self.cached_results = 0
+        self.by_likelihood = choice_by_likelihood and task.answer_type == "choice" and backend.can_score_text
 
-    def requests(self, candidate: Candidate, examples: list[dict], variant: str) -> list[QueryRequest]:
+    def query_name(self, variant: str) -> str:
+        """The fitness query of `variant` for this task and backend."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown fitness variant {variant!r}; known: {', '.join(VARIANTS)}")
-        query_name = VARIANTS[variant]
+        return VARIANTS[variant] + (LIKELIHOOD_SUFFIX if self.by_likelihood else "")
+
+    def requests(self, candidate: Candidate, examples: list[dict], variant: str) -> list[QueryRequest]:
+        query_name = self.query_name(variant)
         query = self.day_care.query_text(query_name, task=self.task.name)
         return [
             QueryRequest(
@@ -145,7 +155,7 @@ class FitnessEvaluator:
         if not todo:
             return outcomes
         results = self.backend.run_many([requests[i] for i in todo])
-        answers = [r.variables.get(ANSWER_HOLE, "") if r.ok else "" for r in results]
+        answers = [r.variables.get(ANSWER_HOLE, "").strip() if r.ok else "" for r in results]
         scores = self.scorer.score_many(answers, [gold[i] for i in todo])
         for i, result, answer, score in zip(todo, results, answers, scores):
             outcomes[i] = {"answer": answer, "reasoning": result.variables.get("REASONING", ""),

@@ -99,3 +99,25 @@ def test_failed_queries_are_not_cached(setup, tmp_path):
     [result] = broken.evaluate([Candidate("Add.")], examples[:3])
     assert result.failures == 3 and cache.count("fitness") == 0
     cache.close()
+
+
+@pytest.mark.parametrize("task_name, can_score, setting, expected", [
+    ("logical_deduction_three_objects", True, True, "fitness_noCoT_likelihood"),
+    ("logical_deduction_three_objects", False, True, "fitness_noCoT"),   # a server without log-probabilities
+    ("logical_deduction_three_objects", True, False, "fitness_noCoT"),   # switched off
+    ("arithmetic_1_digit_addition", True, True, "fitness_noCoT"),        # not a choice task
+])
+def test_choice_tasks_are_answered_by_likelihood_where_the_backend_can_score(task_name, can_score, setting, expected):
+    day_care = load_day_care(DAY_CARE)
+    task = day_care.task(task_name)
+    example = task.load_suite()[0]
+    backend = FakeBackend(responder=lambda r: {"ANSWER": f" {example['choices'][0]} " if example.get("choices") else "3"},
+                          text_scorer=(lambda context, text: [-1.0]) if can_score else None)
+    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task), choice_by_likelihood=setting)
+    [result] = evaluator.evaluate([Candidate("Think.")], [example], "noCoT")
+    assert backend.requests[0].name == expected
+    assert evaluator.query_name("CoT") == expected.replace("noCoT", "CoT")
+    if example.get("choices"):
+        assert result.answers == [example["choices"][0]], "the answer is compared without surrounding spaces"
+    if expected.endswith("_likelihood"):
+        assert "distribution" in backend.requests[0].query and "ANSWER in choices" in backend.requests[0].query

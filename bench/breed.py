@@ -1,0 +1,301 @@
+"""Breeding benchmark: does a bred prompt beat the hand-written ones on examples evolution never saw?
+
+For each task and seed, one real breeding run (`python -m promptbreeder`, as a user runs it) on the train
+split; then the run's best unit (the fittest by training fitness: the one a user would take, not the best
+on held-out data) against the best baseline on the held-out split. The baselines are the report's: the task
+description, the same + "Let's think step by step.", and each of the task's seed prompts; per seed the
+baseline with the highest held-out score is the one compared (the comparison most favourable to them).
+
+Per task: the gain in held-out accuracy (bred - best baseline), its mean over seeds and a 95% bootstrap
+interval that resamples seeds and, within each, held-out examples (paired: both sides on the same draw).
+A task on which the model's answers do not depend on the prompt (on >= 95% of held-out examples every
+prompt, bred or baseline, got the same answer) is reported as "no signal" and kept out of the summary.
+
+Tasks: the shipped BIG-bench-derived day-care tasks plus the BIG-bench tasks in `--bigbench_dir`
+(imported once with `promptbreeder import` into the benchmark's own day care). Runs are resumable: each
+finished run is appended to `<out>/runs.jsonl`, and an interrupted run is continued
+(`--continue_run_number`). Writes `<out>/table.md`, `<out>/gains.png` and docs/breeding_results.md.
+
+Usage: python bench/breed.py [--quick] [--tasks ...] [--seeds 3] [--report_only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_TASKS = ("arithmetic_1_digit_addition", "arithmetic_2_digit_subtraction", "logical_deduction_three_objects")
+BIGBENCH_TASKS = ("arithmetic_1_digit_addition", "arithmetic_2_digit_subtraction", "date_understanding",
+                  "disambiguation_qa", "logical_deduction_three_objects", "snarks")
+IMPORTED_PREFIX = "bb_"
+QUICK_TASK = "arithmetic_1_digit_addition"
+# One run's settings: small enough for a 2-core CPU, the same for every task and seed.
+RUN_SETTINGS = {"population_size": 8, "initial_prompts_per_unit": 1, "evolution_generations": 6,
+                "fitness_batch_size": 20, "test_CoT": False, "test_noCoT": True, "use_wandb": False}
+HELDOUT_WANTED = 200  # held-out examples per seed where the data has them ...
+HELDOUT_MAX_FRACTION = 0.7  # ... but never more than this share of a task's suite
+NO_SIGNAL_SHARE = 0.95
+BOOTSTRAP = 4000
+
+
+def heldout_fraction(examples: int) -> float:
+    return round(min(HELDOUT_MAX_FRACTION, max(0.2, HELDOUT_WANTED / max(examples, 1))), 3)
+
+
+# -- the benchmark's day care ------------------------------------------------------------------------------
+
+def prepare_day_care(out: Path, bigbench_dir: Path, wanted: list[str]) -> Path:
+    """`out/day_care`: the shipped day care's prompts and tasks, plus the BIG-bench imports asked for."""
+    day_care = out / "day_care"
+    day_care.mkdir(parents=True, exist_ok=True)
+    for name in ("mutation_prompts.json", "thinking_styles.json"):
+        shutil.copy2(ROOT / "day_care" / name, day_care / name)
+    for task in wanted:
+        if (day_care / task / "task_description.json").is_file():
+            continue
+        if task.startswith(IMPORTED_PREFIX):
+            source = bigbench_dir / task[len(IMPORTED_PREFIX):] / "task.json"
+            if not source.is_file():
+                raise SystemExit(f"bench/breed.py: {source} not found (--bigbench_dir); tasks there:"
+                                 f" {', '.join(sorted(p.parent.name for p in bigbench_dir.glob('*/task.json')))}")
+            subprocess.run([sys.executable, "-m", "promptbreeder", "import", str(source), "--name", task,
+                            "--day_care_dir", str(day_care)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        else:
+            shutil.copytree(ROOT / "day_care" / task, day_care / task, ignore=shutil.ignore_patterns("*runs"))
+    return day_care
+
+
+def suite_size(day_care: Path, task: str) -> int:
+    description = json.loads((day_care / task / "task_description.json").read_text())
+    suite = day_care / task / description.get("fitness_test_suite", "fitness_suite.jsonl")
+    return sum(1 for line in suite.read_text().splitlines() if line.strip())
+
+
+# -- one run -------------------------------------------------------------------------------------------------
+
+def settings_for(task: str, seed: int, examples: int) -> dict:
+    return {**RUN_SETTINGS, "task": task, "seed": seed, "heldout_fraction": heldout_fraction(examples)}
+
+
+def unfinished_run(day_care: Path, task: str, settings: dict) -> int | None:
+    """The number of an earlier run of these settings that was stopped before its report, if any."""
+    for folder in sorted((day_care / task / "runs").glob("run_*")):
+        config_file = folder / "config.json"
+        if not config_file.is_file() or (folder / "report.json").is_file():
+            continue
+        saved = json.loads(config_file.read_text())
+        saved = saved.get("config", saved)
+        if all(saved.get(k) == v for k, v in settings.items() if k != "use_wandb"):
+            return int(folder.name.split("_")[1])
+    return None
+
+
+def breed_once(day_care: Path, task: str, seed: int, examples: int) -> dict:
+    settings = settings_for(task, seed, examples)
+    command = [sys.executable, "-m", "promptbreeder", "--day_care_dir", str(day_care)]
+    for name, value in settings.items():
+        command += [f"--{name}" if value is not False else f"--no-{name}"] if isinstance(value, bool) \
+            else [f"--{name}", str(value)]
+    resumed = unfinished_run(day_care, task, settings)
+    if resumed is not None:
+        command += ["--continue_run_number", str(resumed)]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bench/breed.py: the run of {task} seed {seed} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    folder = Path(re.search(r"run folder (\S+)", done.stdout).group(1))
+    folder = folder if folder.is_absolute() else ROOT / folder
+    report = json.loads((folder / "report.json").read_text())
+    calls = re.search(r"(\d+) model queries", done.stdout)
+    tokens = re.search(r"(\d+) generated tokens", done.stdout)
+    best_id = report["best"]["id"]
+    rows = [{"name": r["name"], "bred": r["id"] is not None, "best": r["id"] == best_id,
+             "task_prompts": r["task_prompts"], "train_fitness": r["train_fitness"],
+             "scores": r["heldout_scores"]["noCoT"], "answers": r["heldout_answers"]["noCoT"]}
+            for r in report["rows"]]
+    return {"task": task, "seed": seed, "settings": settings, "run_folder": str(folder),
+            "resumed": resumed is not None, "wall_s": round(wall, 1), "model_calls": int(calls.group(1)) if calls else None,
+            "generated_tokens": int(tokens.group(1)) if tokens else None, "heldout_examples": report["heldout_examples"],
+            "best": report["best"], "rows": rows}
+
+
+# -- analysis --------------------------------------------------------------------------------------------------
+
+def compared(run: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(best unit's held-out scores, best baseline's, that baseline's row) of one run."""
+    unit = next(r for r in run["rows"] if r["best"])
+    baseline = max((r for r in run["rows"] if not r["bred"]), key=lambda r: np.mean(r["scores"]))
+    return np.asarray(unit["scores"], float), np.asarray(baseline["scores"], float), baseline
+
+
+def signal_share(runs: list[dict]) -> float:
+    """Share of held-out examples (over all seeds) on which the prompts' answers differ at all."""
+    varied = total = 0
+    for run in runs:
+        for answers in zip(*(r["answers"] for r in run["rows"])):
+            total += 1
+            varied += len(set(a.strip() for a in answers)) > 1
+    return varied / total if total else 0.0
+
+
+def bootstrap_gain(pairs: list[tuple[np.ndarray, np.ndarray]], rng_seed: int = 0) -> tuple[float, float, float]:
+    """Mean over seeds of the held-out gain, and its 95% interval: seeds resampled, then examples within each
+    (paired)."""
+    rng = np.random.default_rng(rng_seed)
+    point = float(np.mean([u.mean() - b.mean() for u, b in pairs]))
+    draws = np.empty(BOOTSTRAP)
+    for i in range(BOOTSTRAP):
+        gains = []
+        for s in rng.integers(0, len(pairs), size=len(pairs)):
+            unit, base = pairs[s]
+            idx = rng.integers(0, len(unit), size=len(unit))
+            gains.append(unit[idx].mean() - base[idx].mean())
+        draws[i] = np.mean(gains)
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return point, float(low), float(high)
+
+
+def summarise(task: str, runs: list[dict]) -> dict:
+    pairs = [compared(run)[:2] for run in runs]
+    share = signal_share(runs)
+    gain, low, high = bootstrap_gain(pairs)
+    if share < 1 - NO_SIGNAL_SHARE:
+        verdict = "no signal"
+    elif low > 0:
+        verdict = "bred better"
+    elif high < 0:
+        verdict = "bred worse"
+    else:
+        verdict = "no clear difference"
+    return {"task": task, "seeds": len(runs), "heldout": int(np.mean([r["heldout_examples"] for r in runs])),
+            "bred": float(np.mean([u.mean() for u, _ in pairs])), "baseline": float(np.mean([b.mean() for _, b in pairs])),
+            "gain": gain, "low": low, "high": high, "signal": share, "verdict": verdict,
+            "wall_s": float(np.mean([r["wall_s"] for r in runs])),
+            "calls": float(np.mean([r["model_calls"] or 0 for r in runs])),
+            "repeat0_gain": float(pairs[0][0].mean() - pairs[0][1].mean()),
+            "baselines": [compared(r)[2]["name"].removeprefix("baseline: ") for r in runs],
+            "prompts": [next(x for x in r["rows"] if x["best"])["task_prompts"] for r in runs]}
+
+
+def table(summaries: list[dict]) -> str:
+    lines = ["| task | seeds | held-out / seed | best baseline | bred | gain [95% CI] | seed 0 gain | answers vary on | verdict | wall / run | model calls / run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        lines.append(f"| {s['task']} | {s['seeds']} | {s['heldout']} | {s['baseline']:.3f} | {s['bred']:.3f} |"
+                     f" {100 * s['gain']:+.1f} [{100 * s['low']:+.1f}, {100 * s['high']:+.1f}] |"
+                     f" {100 * s['repeat0_gain']:+.1f} | {100 * s['signal']:.0f}% | {s['verdict']} |"
+                     f" {s['wall_s']:.0f} s | {s['calls']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summaries: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [s for s in summaries if s["verdict"] != "no signal"]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(shown), 1) + 1.2))
+    for y, s in enumerate(shown):
+        ax.errorbar(100 * s["gain"], y, xerr=[[100 * (s["gain"] - s["low"])], [100 * (s["high"] - s["gain"])]],
+                    fmt="o", color="tab:green" if s["low"] > 0 else "tab:gray", capsize=4)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(shown)), [s["task"] for s in shown])
+    ax.set_xlabel("held-out accuracy: bred - best baseline (points, 95% CI over seeds and examples)")
+    ax.set_title("bred prompt vs best baseline (tasks without signal left out)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_docs(summaries: list[dict], path: Path, args) -> None:
+    lines = ["# Breeding results", "",
+             f"Written by `make bench-breed` (bench/breed.py) on {time.strftime('%Y-%m-%d')}; model `smollm2-135m`"
+             f" (SmolLM2-135M-Instruct, CPU), {platform.machine()} machine with {_cores()} cores.", "",
+             "Each run breeds on the train split with: " + ", ".join(f"`{k}={v}`" for k, v in RUN_SETTINGS.items())
+             + f"; the held-out split is {HELDOUT_WANTED} examples per seed where the task has them (at most"
+             f" {int(100 * HELDOUT_MAX_FRACTION)}% of its suite). The bred unit is the run's fittest by training"
+             " fitness; it is compared with the best baseline *on held-out data* (task description, + \"Let's think"
+             " step by step.\", each seed prompt), which favours the baselines. Gains are in accuracy points; the"
+             " interval resamples seeds and held-out examples (paired). \"Seed 0 gain\" is the first seed alone."
+             " \"Answers vary on\" is the share of held-out examples on which the prompts' answers differ at all;"
+             f" under {int(100 * (1 - NO_SIGNAL_SHARE))}% the task gives selection no signal on this model.", "",
+             table(summaries), "", "## Bred prompts (best unit of each seed) and the baseline they were compared with", ""]
+    for s in summaries:
+        lines.append(f"**{s['task']}** ({s['verdict']}):")
+        for seed, (prompts, baseline) in enumerate(zip(s["prompts"], s["baselines"])):
+            lines.append(f"- seed {seed}: {' … '.join(prompts)!r} vs {baseline}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+# -- main ----------------------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="*", help="task names (bb_<name> for a BIG-bench import); default: all")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help=f"one task ({QUICK_TASK}) and one seed")
+    parser.add_argument("--bigbench_dir", type=Path, default=ROOT.parent / "shared" / "data" / "bigbench")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "breed")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "breeding_results.md")
+    parser.add_argument("--report_only", action="store_true", help="table, plot and docs from the runs done so far")
+    args = parser.parse_args()
+    tasks = [QUICK_TASK] if args.quick else (args.tasks or list(SHIPPED_TASKS) + [IMPORTED_PREFIX + t for t in BIGBENCH_TASKS])
+    seeds = 1 if args.quick else args.seeds
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "runs.jsonl"
+    done = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            if line.strip():
+                run = json.loads(line)
+                done[(run["task"], run["seed"])] = run
+    if not args.report_only:
+        day_care = prepare_day_care(args.out, args.bigbench_dir, tasks)
+        for task in tasks:
+            examples = suite_size(day_care, task)
+            for seed in range(seeds):
+                if (task, seed) in done and done[(task, seed)]["settings"] == settings_for(task, seed, examples):
+                    continue
+                print(f"breeding {task} seed {seed} ...", flush=True)
+                run = breed_once(day_care, task, seed, examples)
+                done[(task, seed)] = run
+                with log.open("a") as f:
+                    f.write(json.dumps(run) + "\n")
+                unit, base, baseline = compared(run)
+                print(f"  bred {unit.mean():.3f} vs {baseline['name']} {base.mean():.3f} on {len(unit)} held-out;"
+                      f" {run['wall_s']:.0f} s, {run['model_calls']} model calls", flush=True)
+    summaries = []
+    for task in tasks:
+        runs = [done[(task, s)] for s in range(seeds) if (task, s) in done]
+        if runs:
+            summaries.append(summarise(task, runs))
+    if not summaries:
+        raise SystemExit("bench/breed.py: no finished runs yet")
+    text = table(summaries)
+    (args.out / "table.md").write_text(text)
+    plot(summaries, args.out / "gains.png")
+    write_docs(summaries, args.docs, args)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -120,6 +120,8 @@ def breed_once(day_care: Path, task: str, seed: int, examples: int) -> dict:
     calls = re.search(r"(\d+) model queries", done.stdout)
     tokens = re.search(r"(\d+) generated tokens", done.stdout)
     best_id = report["best"]["id"]
+    last = sorted((folder / "snapshots").glob("step_*.json"))[-1]
+    quality = json.loads(last.read_text())["state"].get("quality_stats", {})
     rows = [{"name": r["name"], "bred": r["id"] is not None, "best": r["id"] == best_id,
              "task_prompts": r["task_prompts"], "train_fitness": r["train_fitness"],
              "scores": r["heldout_scores"]["noCoT"], "answers": r["heldout_answers"]["noCoT"]}
@@ -127,7 +129,7 @@ def breed_once(day_care: Path, task: str, seed: int, examples: int) -> dict:
     return {"task": task, "seed": seed, "settings": settings, "run_folder": str(folder),
             "resumed": resumed is not None, "wall_s": round(wall, 1), "model_calls": int(calls.group(1)) if calls else None,
             "generated_tokens": int(tokens.group(1)) if tokens else None, "heldout_examples": report["heldout_examples"],
-            "best": report["best"], "rows": rows}
+            "best": report["best"], "rows": rows, "quality": quality}
 
 
 # -- analysis --------------------------------------------------------------------------------------------------
@@ -181,6 +183,7 @@ def summarise(task: str, runs: list[dict]) -> dict:
     return {"task": task, "seeds": len(runs), "heldout": int(np.mean([r["heldout_examples"] for r in runs])),
             "bred": float(np.mean([u.mean() for u, _ in pairs])), "baseline": float(np.mean([b.mean() for _, b in pairs])),
             "gain": gain, "low": low, "high": high, "signal": share, "verdict": verdict,
+            "gate_pass": _pass_rate(runs),
             "wall_s": float(np.mean([r["wall_s"] for r in runs])),
             "calls": float(np.mean([r["model_calls"] or 0 for r in runs])),
             "repeat0_gain": float(pairs[0][0].mean() - pairs[0][1].mean()),
@@ -188,13 +191,25 @@ def summarise(task: str, runs: list[dict]) -> dict:
             "prompts": [next(x for x in r["rows"] if x["best"])["task_prompts"] for r in runs]}
 
 
+def _pass_rate(runs: list[dict]) -> float | None:
+    """Share of the operator outputs the quality gate judged that it let through, over the task's runs."""
+    checked = sum(q["checked"] for r in runs for q in r.get("quality", {}).values())
+    rejected = sum(q["rejected"] for r in runs for q in r.get("quality", {}).values())
+    return 1 - rejected / checked if checked else None
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}%"
+
+
 def table(summaries: list[dict]) -> str:
-    lines = ["| task | seeds | held-out / seed | best baseline | bred | gain [95% CI] | seed 0 gain | answers vary on | verdict | wall / run | model calls / run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | seeds | held-out / seed | best baseline | bred | gain [95% CI] | seed 0 gain | answers vary on | verdict | quality gate passed | wall / run | model calls / run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         lines.append(f"| {s['task']} | {s['seeds']} | {s['heldout']} | {s['baseline']:.3f} | {s['bred']:.3f} |"
                      f" {100 * s['gain']:+.1f} [{100 * s['low']:+.1f}, {100 * s['high']:+.1f}] |"
                      f" {100 * s['repeat0_gain']:+.1f} | {100 * s['signal']:.0f}% | {s['verdict']} |"
+                     f" {_percent(s['gate_pass'])} |"
                      f" {s['wall_s']:.0f} s | {s['calls']:.0f} |")
     return "\n".join(lines) + "\n"
 

@@ -53,6 +53,13 @@ class World:
         self.always_wrong: set[str] = set()
         self.init_fails = False
         self.everyone_wrong = False
+        self.scores_text = False  # whether backends of this world can score text (see score_text)
+
+    @staticmethod
+    def score_text(context: str, text: str) -> list[float]:
+        """Fluent (-1 a word) unless it says "boldly" (then the gate rejects it); seeing the task helps."""
+        gain = 0.5 if context.startswith("Task:") else 0.0
+        return [(-99.0 if word.strip(".,") == "boldly" else -1.0) + gain for word in text.split()]
 
     def __call__(self, request: QueryRequest):
         if request.name.startswith("fitness_"):
@@ -79,8 +86,17 @@ class CountingBackend(FakeBackend):
     """Counts `run_many` calls (the batching budget) and can crash on a given call to simulate a kill."""
 
     def __init__(self, responder, crash_on_call: int | None = None):
-        super().__init__(responder=responder)
+        # a world that scores text lets the quality gate judge with fluency and relevance too
+        scorer = responder.score_text if getattr(responder, "scores_text", False) else None
+        super().__init__(responder=responder, text_scorer=scorer)
         self.crash_on_call = crash_on_call
+
+    def text_logprobs(self, pairs):
+        # a scoring call is a model call too: counted, and a place to be killed
+        self.batches.append(["text_logprobs"])
+        if self.crash_on_call is not None and len(self.batches) == self.crash_on_call:
+            raise Crash(f"killed during call {self.crash_on_call}")
+        return super().text_logprobs(pairs)
 
     def run_many(self, requests):
         if requests and self.crash_on_call is not None and len(self.batches) + 1 == self.crash_on_call:

@@ -19,14 +19,20 @@ def operators(fakes):
     return [fakes.AppendWord(), fakes.Failing("bad"), fakes.NoCall()]
 
 
-@pytest.fixture(params=["random", "debug", "context"])
-def reference(request, make_breeder, fakes):
+@pytest.fixture(params=["random", "debug", "context", "gate"])
+def reference(request, make_breeder, fakes, world):
     """The uninterrupted run: its settings, final state and every step's snapshot ("context": units show
-    two of their correct workings-out in fitness tests, and their contexts change as the paper's do)."""
+    two of their correct workings-out in fitness tests, and their contexts change as the paper's do;
+    "gate": the backend scores text, so the quality gate rejects some children and its counts, like the
+    elites, are part of the state)."""
+    world.scores_text = request.param == "gate"
     settings = {"evolution_generations": N, "debug_mode": request.param == "debug",
                 "fitness_context_examples": 2 if request.param == "context" else 0}
     breeder = make_breeder(operators=operators(fakes), runs="reference", **settings)
     final = breeder.run()
+    if request.param == "gate":
+        assert any(q["rejected"] for q in final["quality_stats"].values()), final["quality_stats"]
+    assert final["elites"]
     return settings, final, snapshots(breeder.store)
 
 

@@ -13,7 +13,9 @@ Guarantees every backend gives (checked by tests/backends/test_contract.py again
   engines that can stop a row early do so, the others cut afterwards.
 - a backend owns one event loop; callers never create their own.
 - `text_logprobs` (optional, `can_score_text`) gives the model's log-probability of each token of a text
-  after a context, deterministically; a backend that cannot says so with `BackendError`.
+  after a context (the same up to float rounding that depends on the batch: the run cache keeps the
+  numbers a verdict was made on); `text_embeddings` (optional, `can_embed_text`) one unit-length
+  vector per text; a backend that cannot says so with `BackendError`.
 """
 
 from __future__ import annotations
@@ -266,6 +268,7 @@ class Backend(ABC):
 
     name = "backend"
     can_score_text = False  # whether `text_logprobs` works (local models; servers may not say)
+    can_embed_text = False  # whether `text_embeddings` works
 
     def __init__(self) -> None:
         self.usage = Usage()
@@ -302,6 +305,11 @@ class Backend(ABC):
         """For each (context, text): the log-probability of each token of `text` after `context`, one
         forward pass for the whole batch. Raises BackendError where the model cannot say."""
         raise BackendError(f"the {self.name} backend cannot score text (no log-probabilities)")
+
+    def text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        """One unit-length vector per text (cosine similarity = dot product), in one batch. Raises
+        BackendError where the model cannot give them."""
+        raise BackendError(f"the {self.name} backend cannot embed text")
 
     def close(self) -> None:
         loop, self._loop = self._loop, None

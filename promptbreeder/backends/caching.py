@@ -54,6 +54,21 @@ class CachingBackend(Backend):
         self.usage.scored_texts += len(missing)
         return found
 
+    @property
+    def can_embed_text(self) -> bool:
+        return self.inner.can_embed_text
+
+    def text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        """The inner backend's, stored for the same reason as `text_logprobs`."""
+        keys = [fitness_key("text_embedding", self.model, text) for text in texts]
+        found = [self.cache.get_fitness(k) for k in keys]
+        missing = [i for i, f in enumerate(found) if f is None]
+        if missing:
+            for i, vector in zip(missing, self.inner.text_embeddings([texts[i] for i in missing])):
+                found[i] = vector
+                self.cache.put_fitness(keys[i], vector)
+        return found
+
     def close(self) -> None:
         super().close()
         self.inner.close()

@@ -7,13 +7,16 @@ Replies come from, in order of precedence:
   `name` to such a list.
 A request no source answers gets every hole filled with `default` (an error when `strict`).
 
-Like a server without log-probabilities, it cannot score text unless given `text_scorer(context, text)
--> list[float]`; `plain_word_logprobs` is one that behaves like a real model in the ways tests need.
+Like a server without log-probabilities, it cannot score or embed text unless given `text_scorer(context,
+text) -> list[float]` (`plain_word_logprobs` behaves like a real model in the ways tests need) or
+`text_embedder(text) -> list[float]` (e.g. `word_count_embedding`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -42,9 +45,11 @@ class FakeBackend(Backend):
 
     def __init__(self, replies: list | dict | None = None, *, responder: Callable[[QueryRequest], Any] | None = None,
                  transcript: dict[str, dict] | str | Path | None = None, default: str = "", strict: bool = False,
-                 text_scorer: Callable[[str, str], list[float]] | None = None):
+                 text_scorer: Callable[[str, str], list[float]] | None = None,
+                 text_embedder: Callable[[str], list[float]] | None = None):
         super().__init__()
         self.text_scorer = text_scorer
+        self.text_embedder = text_embedder
         self.replies = replies
         self.responder = responder
         self.transcript = load_transcript(transcript) if isinstance(transcript, (str, Path)) else (transcript or {})
@@ -86,6 +91,15 @@ class FakeBackend(Backend):
             return super().text_logprobs(pairs)
         return [self.text_scorer(context, text) for context, text in pairs]
 
+    @property
+    def can_embed_text(self) -> bool:
+        return self.text_embedder is not None
+
+    def text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        if self.text_embedder is None:
+            return super().text_embeddings(texts)
+        return [self.text_embedder(text) for text in texts]
+
     def _reply(self, request: QueryRequest):
         if self.responder is not None:
             return self.responder(request)
@@ -110,6 +124,16 @@ def plain_word_logprobs(context: str, text: str) -> list[float]:
     seen = {w.strip(".,;:!?()\"'").lower() for w in context.split()}
     return [(-0.5 if word.strip(".,;:!?()\"'").lower() in seen else -1.0) if _PLAIN_WORD.match(word) else -6.0
             for word in text.split()] or [-6.0]
+
+
+def word_count_embedding(text: str, size: int = 64) -> list[float]:
+    """A fake embedding: hashed counts of the text's lower-cased words, unit length (same words, same
+    vector; cosine similarity falls with the share of words two texts do not share)."""
+    vector = [0.0] * size
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % size] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 class Recorder(Backend):

@@ -68,7 +68,7 @@ def test_usage_counts_calls_and_tokens(backend):
     assert backend.usage.as_dict()["prompt_tokens"] > 0
 
 
-def test_text_logprobs_give_one_per_token_deterministically_or_say_they_cannot(backend):
+def test_text_logprobs_give_one_per_token_or_say_they_cannot(backend):
     pairs = [("Here is an instruction:\n", "Add the two numbers and give the result."),
              ("Here is an instruction:\n", "erhardnailMandulked MangyHomeguidaeenpurrsiteabove1 side.")]
     if not backend.can_score_text:
@@ -78,4 +78,23 @@ def test_text_logprobs_give_one_per_token_deterministically_or_say_they_cannot(b
     fluent, salad = backend.text_logprobs(pairs)
     assert len(fluent) == backend.count_tokens(pairs[0][1]) and all(lp <= 0 for lp in fluent + salad)
     assert sum(fluent) / len(fluent) > sum(salad) / len(salad) + 2, "word salad is far less likely than a sentence"
-    assert backend.text_logprobs(pairs[:1]) == [fluent], "the same text scores the same, alone or in a batch"
+    # the same alone or in a batch, up to float rounding that depends on the batch's padding
+    assert backend.text_logprobs(pairs[:1])[0] == pytest.approx(fluent, abs=1e-4)
+
+
+def test_text_embeddings_are_unit_vectors_closer_for_paraphrases_or_say_they_cannot(backend):
+    texts = ["Add the two numbers and reply with only the result.",
+             "Add the two numbers and reply only with the result.",
+             "Tell a lie about your crime movie."]
+    if not backend.can_embed_text:
+        with pytest.raises(BackendError, match="cannot embed text"):
+            backend.text_embeddings(texts)
+        return
+    a, b, c = backend.text_embeddings(texts)
+    assert all(abs(sum(x * x for x in v) - 1) < 1e-4 for v in (a, b, c))
+
+    def cosine(u, v):
+        return sum(x * y for x, y in zip(u, v))
+
+    assert cosine(a, b) > 0.98 > cosine(a, c), (cosine(a, b), cosine(a, c))
+    assert backend.text_embeddings(texts[:1])[0] == pytest.approx(a, abs=1e-5)

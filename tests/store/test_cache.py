@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from promptbreeder.backends.base import DecoderOptions, QueryRequest
 from promptbreeder.backends.caching import CachingBackend
-from promptbreeder.backends.fake import FakeBackend
+from promptbreeder.backends.fake import FakeBackend, word_count_embedding
 from promptbreeder.store.cache import CallCache
 
 Q = '"Say {word}: [ANSWER]" where len(TOKENS(ANSWER)) < 5'
@@ -56,3 +56,27 @@ def test_failures_are_not_cached(tmp_path):
     assert not backend.run_many([request])[0].ok
     assert backend.run_many([request])[0].variables["ANSWER"] == "fine"
     assert backend.run_many([request])[0].cached and len(attempts) == 2
+
+
+def test_scored_and_embedded_texts_are_kept_so_a_continued_run_reads_the_same_numbers(tmp_path):
+    asked = []
+
+    def scorer(context, text):
+        asked.append(("score", text))
+        return [-1.0] * len(text.split())
+
+    def embedder(text):
+        asked.append(("embed", text))
+        return word_count_embedding(text)
+
+    inner = FakeBackend(text_scorer=scorer, text_embedder=embedder)
+    backend = CachingBackend(inner, CallCache(tmp_path / "c.sqlite"), model="fake")
+    assert backend.can_score_text and backend.can_embed_text
+    first = backend.text_logprobs([("ctx", "one two"), ("ctx", "three")])
+    assert backend.text_logprobs([("ctx", "three"), ("other", "three")]) == [first[1], [-1.0]]
+    assert asked == [("score", "one two"), ("score", "three"), ("score", "three")]  # "other" context is new
+    assert backend.usage.scored_texts == 3
+    vectors = backend.text_embeddings(["a b", "c"])
+    again = CachingBackend(FakeBackend(), CallCache(tmp_path / "c.sqlite"), model="fake")
+    assert again.text_embeddings(["c", "a b"]) == [vectors[1], vectors[0]], "read back by a fresh process"
+    assert not FakeBackend().can_embed_text

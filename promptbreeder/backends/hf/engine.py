@@ -321,6 +321,26 @@ class HFEngine:
         self.stats.seconds += time.perf_counter() - started
         return results
 
+    @torch.inference_mode()
+    def embed(self, sequences: list[list[int]]) -> list[list[float]]:
+        """One vector per token sequence: the mean of the last layer's hidden states over its tokens,
+        unit length. (Middle layers are dominated by a few outlier dimensions: every pair of texts is
+        >0.99 similar there; the last layer separates paraphrases from different instructions.)"""
+        started = time.perf_counter()
+        vectors: list[list[float]] = []
+        for start in range(0, len(sequences), self.max_batch_size):
+            chunk = [s or [self.eos_token_id] for s in sequences[start : start + self.max_batch_size]]
+            input_ids, attention = self._left_pad(chunk)
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            hidden = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                                output_hidden_states=True).hidden_states[-1].float()
+            mask = attention[..., None].float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1)
+            vectors += torch.nn.functional.normalize(pooled, dim=-1).tolist()
+            self.stats.forward_passes += 1
+        self.stats.seconds += time.perf_counter() - started
+        return vectors
+
     # -- helpers ----------------------------------------------------------------------------------
 
     def _left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -159,6 +159,12 @@ class LMQLLocalBackend(LMQLBackend):
                       tokenize(text, add_special_tokens=False).input_ids) for context, text in pairs]
         return self.client.run_in_engine_thread(self.engine.score, sequences) if sequences else []
 
+    can_embed_text = True
+
+    def text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        sequences = [self.engine.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+        return self.client.run_in_engine_thread(self.engine.embed, sequences) if sequences else []
+
     # -- return_attention -------------------------------------------------------------------------
 
     def capture_attention(self, names, folder: Path, limit: int = ATTENTION_LIMIT) -> None:

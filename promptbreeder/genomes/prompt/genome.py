@@ -61,6 +61,7 @@ class PromptGenome(Genome):
                                selection=config.operator_selection, gate=gate)
         self.mutation_decoder = config.decoder_override or mutation_decoder or DecoderOptions()
         self.elites: list[dict[str, Any]] = []  # the fittest unit of each generation, oldest first
+        self._embeddings: dict[str, list[float]] = {}  # text -> vector: a prompt is embedded once per process
 
     # -- the genome contract ------------------------------------------------------------------------
 
@@ -148,7 +149,14 @@ class PromptGenome(Genome):
             num_eda_samples=self.config.num_eda_samples,
             num_lamarckian_reasonings=self.config.num_lamarckian_reasonings, new_id=new_id,
             temperature_range=(self.config.mutation_temperature_min, self.config.mutation_temperature_max),
-            elites=list(self.elites))
+            elites=list(self.elites), embed=self._embed if self.backend.can_embed_text else None)
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        """The model's embeddings of `texts`; the ones not seen before in one backend call."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._embeddings))
+        if missing:
+            self._embeddings.update(zip(missing, self.backend.text_embeddings(missing)))
+        return [self._embeddings[t] for t in texts]
 
     def _contenders(self, population: Sequence[Unit], generation: int) -> list[Unit]:
         """The population for the report, children born in the last generation scored too.

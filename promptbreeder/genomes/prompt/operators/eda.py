@@ -5,7 +5,10 @@ the paper's lineage-based mutation does. Each list holds the prompts at one posi
 the question), and a unit's prompt at each position gets its own list.
 
 Near-duplicates are dropped from the lists first: a list full of one prompt pulls the model towards
-repeating it, which defeats the point of showing a distribution.
+repeating it, which defeats the point of showing a distribution. Two prompts are near-duplicates when the
+cosine similarity of their embeddings under the model (`ctx.embed`: mean last-layer hidden state)
+exceeds NEAR_DUPLICATE_COSINE, as the paper filters with BERT embeddings (at 0.95); where the backend
+cannot embed text, when their word sets' Jaccard similarity exceeds NEAR_DUPLICATE_JACCARD.
 """
 
 from __future__ import annotations
@@ -20,21 +23,32 @@ from promptbreeder.genomes.prompt.operators.common import PromptOperator, number
 from promptbreeder.genomes.prompt.operators.registry import register
 
 NEAR_DUPLICATE_JACCARD = 0.9
+# SmolLM2-135M's last layer: a near-duplicate 0.996, a light paraphrase 0.985, different instructions for
+# the same task 0.92-0.95, off-task text about 0.8 (the paper's 0.95 is for BERT embeddings)
+NEAR_DUPLICATE_COSINE = 0.98
 ELITES_SHOWN = 10  # the most recent elites the lineage mutation shows
 
 
-def _kept_indices(prompts: list[str], threshold: float) -> list[int]:
+def _kept_indices(prompts: list[str], embed=None) -> list[int]:
+    if embed is not None and prompts:
+        vectors = embed(prompts)
+
+        def similar(i: int, j: int) -> bool:
+            return sum(a * b for a, b in zip(vectors[i], vectors[j])) > NEAR_DUPLICATE_COSINE
+    else:
+        def similar(i: int, j: int) -> bool:
+            return jaccard(prompts[i], prompts[j]) > NEAR_DUPLICATE_JACCARD
     kept: list[int] = []
-    for i, prompt in enumerate(prompts):
-        if all(jaccard(prompt, prompts[j]) <= threshold for j in kept):
+    for i in range(len(prompts)):
+        if not any(similar(i, j) for j in kept):
             kept.append(i)
     return kept
 
 
-def near_duplicate_filter(prompts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD) -> list[str]:
-    """`prompts` in order, without any prompt whose normalised-word Jaccard similarity to an earlier
-    kept one exceeds `threshold` (the first of a group of near-duplicates is the one kept)."""
-    return [prompts[i] for i in _kept_indices(prompts, threshold)]
+def near_duplicate_filter(prompts: list[str], embed=None) -> list[str]:
+    """`prompts` in order, without any prompt that is a near-duplicate (see the module docstring) of an
+    earlier kept one: the first of a group of near-duplicates is the one kept."""
+    return [prompts[i] for i in _kept_indices(prompts, embed)]
 
 
 def _list_inputs(ctx: BreedContext, prompts: list[str]) -> dict[str, Any]:
@@ -59,7 +73,7 @@ class EDA(PromptOperator):
     def shown_prompts(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int = 0) -> list[str]:
         prompts = [_at(u, slot) for u in ctx.population if _at(u, slot)]
         rng.shuffle(prompts)  # before filtering, so which copy of a duplicate survives is not biased
-        prompts = near_duplicate_filter(prompts)
+        prompts = near_duplicate_filter(prompts, ctx.embed)
         if len(prompts) > ctx.num_eda_samples:
             prompts = rng.sample(prompts, max(ctx.num_eda_samples, 1))
         return prompts or [parent.task_prompts[slot]]
@@ -85,7 +99,7 @@ class EDARankIndex(PromptOperator):
         units = [u for u in ctx.population if _at(u, slot)]
         # fittest first while filtering, so of two near-duplicates the better one is shown
         units = sorted(units, key=_fitness_key, reverse=True)
-        units = [units[i] for i in _kept_indices([_at(u, slot) for u in units], NEAR_DUPLICATE_JACCARD)]
+        units = [units[i] for i in _kept_indices([_at(u, slot) for u in units], ctx.embed)]
         if len(units) > ctx.num_eda_samples:
             units = rng.sample(units, max(ctx.num_eda_samples, 1))
         return sorted(units, key=_fitness_key) or [parent]

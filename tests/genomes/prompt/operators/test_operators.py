@@ -14,7 +14,8 @@ from promptbreeder.package_queries import package_query_text
 from promptbreeder.errors import UsageError
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
-from promptbreeder.genomes.prompt.operators.eda import near_duplicate_filter
+from promptbreeder.backends.fake import word_count_embedding
+from promptbreeder.genomes.prompt.operators.eda import NEAR_DUPLICATE_COSINE, near_duplicate_filter
 from promptbreeder.genomes.prompt.operators.registry import (
     OPERATORS, get_operator, get_post_mutation, mutation_operator_names, operator_names, register,
 )
@@ -253,8 +254,32 @@ def test_near_duplicate_filter():
     long = " ".join(f"w{i}" for i in range(20))
     assert near_duplicate_filter([long, long + " w99"]) == [long]  # 20/21 shared: above 0.9
     assert near_duplicate_filter([long, long + " w97 w98 w99"]) == [long, long + " w97 w98 w99"]  # 20/23: not above
-    assert near_duplicate_filter([long, long + " w97 w98 w99"], threshold=0.8) == [long]
     assert near_duplicate_filter([]) == []
+
+
+def test_near_duplicates_by_embedding_where_the_model_gives_them():
+    """Cosine similarity above NEAR_DUPLICATE_COSINE; every prompt embedded in one call."""
+    calls = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        return [word_count_embedding(t) for t in texts]
+
+    prompts = ["Add the two numbers.", "Add the numbers two.", "add THE two numbers", "Add the 2 numbers."]
+    # the same words in another order or case are the same text to a bag of words: cosine 1
+    assert near_duplicate_filter(prompts, embed) == ["Add the two numbers.", "Add the 2 numbers."]
+    assert calls == [prompts]
+    vectors = {p: v for p, v in zip(prompts, embed(prompts))}
+    cosine = sum(a * b for a, b in zip(vectors[prompts[0]], vectors[prompts[3]]))
+    assert cosine <= NEAR_DUPLICATE_COSINE  # one word in four differs
+
+
+def test_eda_filters_with_the_contexts_embedder():
+    seen = []
+    ctx = make_ctx(population=population_with_duplicates(), num_eda_samples=10,
+                   embed=lambda texts: seen.append(texts) or [word_count_embedding(t) for t in texts])
+    requests, _, _ = breed("eda", ctx=ctx)
+    assert seen and len(shown_list(requests[0])) == 5
 
 
 def population_with_duplicates():

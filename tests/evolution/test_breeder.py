@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from promptbreeder.backends.fake import FakeBackend, word_count_embedding
 from promptbreeder.genomes.prompt.report import format_report
 from promptbreeder.evolution.breeder import STATE_KEYS
 from promptbreeder.errors import RunError
@@ -349,3 +350,17 @@ def test_an_evaluator_factory_or_an_evaluate_only_evaluator_give_the_same_run(ma
     assert plain.run() == reference
     fitness_calls = [b for b in plain.genome.backend.batches if b[0].startswith("fitness_")]
     assert len(fitness_calls) == 2 + 5 * 4 * 2, "without evaluate_groups: one call per pair and variant"
+
+
+def test_operators_get_the_models_embeddings_once_per_text_where_the_backend_has_them(make_breeder, world):
+    asked = []
+
+    def embedder(text):
+        asked.append(text)
+        return word_count_embedding(text)
+
+    breeder = make_breeder(backend=FakeBackend(responder=world, text_embedder=embedder), evolution_generations=0)
+    embed = breeder.genome._context(1, [], new_id=lambda: "x").embed
+    assert embed(["Add.", "Add.", "Sum up."]) == [word_count_embedding(t) for t in ("Add.", "Add.", "Sum up.")]
+    assert embed(["Sum up.", "Count."]) and asked == ["Add.", "Sum up.", "Count."]
+    assert make_breeder(runs="plain").genome._context(1, [], new_id=lambda: "x").embed is None

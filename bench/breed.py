@@ -8,8 +8,9 @@ baseline with the highest held-out score is the one compared (the comparison mos
 
 Per task: the gain in held-out accuracy (bred - best baseline), its mean over seeds and a 95% bootstrap
 interval that resamples seeds and, within each, held-out examples (paired: both sides on the same draw).
-A task on which the model's answers do not depend on the prompt (on >= 95% of held-out examples every
-prompt, bred or baseline, got the same answer) is reported as "no signal" and kept out of the summary.
+A task on which the model's success does not depend on the prompt (on >= 95% of held-out examples every
+prompt, bred or baseline, was right, or every one was wrong) is reported as "no signal": selection there
+is a coin toss.
 
 Tasks: the shipped BIG-bench-derived day-care tasks plus the BIG-bench tasks in `--bigbench_dir`
 (imported once with `promptbreeder import` into the benchmark's own day care). Runs are resumable: each
@@ -142,12 +143,12 @@ def compared(run: dict) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def signal_share(runs: list[dict]) -> float:
-    """Share of held-out examples (over all seeds) on which the prompts' answers differ at all."""
+    """Share of held-out examples (over all seeds) on which some prompt scored otherwise than another."""
     varied = total = 0
     for run in runs:
-        for answers in zip(*(r["answers"] for r in run["rows"])):
+        for scores in zip(*(r["scores"] for r in run["rows"])):
             total += 1
-            varied += len(set(a.strip() for a in answers)) > 1
+            varied += len(set(scores)) > 1
     return varied / total if total else 0.0
 
 
@@ -203,7 +204,7 @@ def _percent(share: float | None) -> str:
 
 
 def table(summaries: list[dict]) -> str:
-    lines = ["| task | seeds | held-out / seed | best baseline | bred | gain [95% CI] | seed 0 gain | answers vary on | verdict | quality gate passed | wall / run | model calls / run |",
+    lines = ["| task | seeds | held-out / seed | best baseline | bred | gain [95% CI] | seed 0 gain | prompts disagree on | verdict | quality gate passed | wall / run | model calls / run |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         lines.append(f"| {s['task']} | {s['seeds']} | {s['heldout']} | {s['baseline']:.3f} | {s['bred']:.3f} |"
@@ -244,7 +245,7 @@ def write_docs(summaries: list[dict], path: Path, args) -> None:
              " fitness; it is compared with the best baseline *on held-out data* (task description, + \"Let's think"
              " step by step.\", each seed prompt), which favours the baselines. Gains are in accuracy points; the"
              " interval resamples seeds and held-out examples (paired). \"Seed 0 gain\" is the first seed alone."
-             " \"Answers vary on\" is the share of held-out examples on which the prompts' answers differ at all;"
+             " \"Prompts disagree on\" is the share of held-out examples on which one prompt was right and another wrong;"
              f" under {int(100 * (1 - NO_SIGNAL_SHARE))}% the task gives selection no signal on this model.", "",
              table(summaries), "", "## Bred prompts (best unit of each seed) and the baseline they were compared with", ""]
     for s in summaries:

@@ -69,6 +69,10 @@ class RunConfig:
         "uniform", "how each child's mutation operator is chosen: 'uniform' at random, or 'bandit' (Thompson sampling"
         " on how often each operator's children beat their parents, from the run's operator statistics)",
         choices=("uniform", "bandit"))  # the policies of promptbreeder/genomes/prompt/operators/selection.py
+    start_from_seed_prompts: bool = _setting(
+        False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
+        " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"
+        " starts from the task description alone)")
     quality_gate: bool = _setting(
         True, "judge every operator output before it is scored: rejected are word salad (mean token log-probability"
         " under the model below quality_min_logprob), off-task task prompts (relevance below quality_min_relevance)"

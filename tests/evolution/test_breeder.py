@@ -50,6 +50,21 @@ def test_initialise_writes_prompts_in_one_call_and_scores_everyone_on_one_batch(
     assert set(breeder.store.load_latest().state) == set(STATE_KEYS + breeder.genome.STATE_KEYS)
 
 
+def test_starting_from_seed_prompts_puts_them_in_up_to_half_the_initial_units(make_breeder):
+    seeds = ["Sum them.", "Add up.", "Give the total.", "Count on.", "Plus.", "Add."]
+    breeder = make_breeder(evolution_generations=0, start_from_seed_prompts=True, seed_prompts=seeds)
+    breeder.initialise()
+    population, backend = breeder.population, breeder.genome.backend
+    assert [u.task_prompts for u in population[:4]] == [[p] for p in seeds[:4]], "4 of 8 units: at most half"
+    assert all(u.operator == "seed_prompt" for u in population[:4])
+    assert all(u.operator == "init" and u.task_prompt.startswith("Solve it (") for u in population[4:])
+    assert backend.batches[0] == ["fake_init"] * 8, "only the other units' prompts are written"
+    assert all(u.fitness is not None for u in population)
+    plain = make_breeder(runs="plain", evolution_generations=0, seed_prompts=seeds)
+    plain.initialise()
+    assert all(u.operator == "init" for u in plain.population), "off by default, as in the paper"
+
+
 def test_init_failures_are_retried_once_then_fall_back_to_the_task_description(make_breeder, world):
     world.init_fails = True
     breeder = make_breeder(evolution_generations=0)

@@ -27,6 +27,7 @@ from promptbreeder.genomes.prompt.operators.base import BreedContext
 from promptbreeder.genomes.prompt.operators.quality import QualityGate
 
 
+SEED_OPERATOR = "seed_prompt"  # the "operator" of a unit that starts from a hand-written seed prompt
 ELITES_KEPT = 20  # elites remembered (the lineage mutation shows the last ones)
 
 
@@ -73,9 +74,14 @@ class PromptGenome(Genome):
                  generation=0, operator="init")
             for unit_id in ids
         ]
+        # with start_from_seed_prompts, up to half the units start from the hand-written prompts as they are
+        seeded = self.seed_prompts[: len(units) // 2] if self.config.start_from_seed_prompts else []
+        for unit, prompt in zip(units, seeded):
+            unit.task_prompts, unit.operator = [prompt], SEED_OPERATOR
+        written = units[len(seeded):]
         ctx = self._context(0, population=[], new_id=lambda: "")
-        prompts, fell_back = self.mutator.initial_prompts(units, ctx, rng, fallback=self.task_description)
-        for unit, unit_prompts in zip(units, prompts):
+        prompts, fell_back = self.mutator.initial_prompts(written, ctx, rng, fallback=self.task_description)
+        for unit, unit_prompts in zip(written, prompts):
             unit.task_prompts = unit_prompts
         return units, [("init_failed", {"unit": u, "prompt": self.task_description}) for u in fell_back]
 

@@ -84,8 +84,18 @@ def suite_size(day_care: Path, task: str) -> int:
 
 # -- one run -------------------------------------------------------------------------------------------------
 
-def settings_for(task: str, seed: int, examples: int) -> dict:
-    return {**RUN_SETTINGS, "task": task, "seed": seed, "heldout_fraction": heldout_fraction(examples)}
+def settings_for(task: str, seed: int, examples: int, extra: dict | None = None) -> dict:
+    return {**RUN_SETTINGS, **(extra or {}), "task": task, "seed": seed, "heldout_fraction": heldout_fraction(examples)}
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` from --set: VALUE read as YAML would (true, 0.5, 12, text)."""
+    import yaml
+
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, yaml.safe_load(value)
 
 
 def unfinished_run(day_care: Path, task: str, settings: dict) -> int | None:
@@ -101,8 +111,8 @@ def unfinished_run(day_care: Path, task: str, settings: dict) -> int | None:
     return None
 
 
-def breed_once(day_care: Path, task: str, seed: int, examples: int) -> dict:
-    settings = settings_for(task, seed, examples)
+def breed_once(day_care: Path, task: str, seed: int, examples: int, extra: dict) -> dict:
+    settings = settings_for(task, seed, examples, extra)
     command = [sys.executable, "-m", "promptbreeder", "--day_care_dir", str(day_care)]
     for name, value in settings.items():
         command += [f"--{name}" if value is not False else f"--no-{name}"] if isinstance(value, bool) \
@@ -236,10 +246,12 @@ def plot(summaries: list[dict], path: Path) -> None:
 
 
 def write_docs(summaries: list[dict], path: Path, args) -> None:
+    extra = dict(args.set)
     lines = ["# Breeding results", "",
              f"Written by `make bench-breed` (bench/breed.py) on {time.strftime('%Y-%m-%d')}; model `smollm2-135m`"
              f" (SmolLM2-135M-Instruct, CPU), {platform.machine()} machine with {_cores()} cores.", "",
-             "Each run breeds on the train split with: " + ", ".join(f"`{k}={v}`" for k, v in RUN_SETTINGS.items())
+             "Each run breeds on the train split with: "
+             + ", ".join(f"`{k}={v}`" for k, v in {**RUN_SETTINGS, **extra}.items())
              + f"; the held-out split is {HELDOUT_WANTED} examples per seed where the task has them (at most"
              f" {int(100 * HELDOUT_MAX_FRACTION)}% of its suite). The bred unit is the run's fittest by training"
              " fitness; it is compared with the best baseline *on held-out data* (task description, + \"Let's think"
@@ -273,7 +285,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "breed")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "breeding_results.md")
     parser.add_argument("--report_only", action="store_true", help="table, plot and docs from the runs done so far")
+    parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="NAME=VALUE",
+                        help="a run setting on top of the benchmark's (e.g. start_from_seed_prompts=true); use"
+                             " another --out and --docs for another configuration")
     args = parser.parse_args()
+    extra = dict(args.set)
     tasks = [QUICK_TASK] if args.quick else (args.tasks or list(SHIPPED_TASKS) + [IMPORTED_PREFIX + t for t in BIGBENCH_TASKS])
     seeds = 1 if args.quick else args.seeds
     args.out.mkdir(parents=True, exist_ok=True)
@@ -289,10 +305,10 @@ def main() -> None:
         for task in tasks:
             examples = suite_size(day_care, task)
             for seed in range(seeds):
-                if (task, seed) in done and done[(task, seed)]["settings"] == settings_for(task, seed, examples):
+                if (task, seed) in done and done[(task, seed)]["settings"] == settings_for(task, seed, examples, extra):
                     continue
                 print(f"breeding {task} seed {seed} ...", flush=True)
-                run = breed_once(day_care, task, seed, examples)
+                run = breed_once(day_care, task, seed, examples, extra)
                 done[(task, seed)] = run
                 with log.open("a") as f:
                     f.write(json.dumps(run) + "\n")

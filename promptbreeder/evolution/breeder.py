@@ -208,7 +208,8 @@ class Breeder:
             "generation": generation, "pair": [a.id, b.id], "fitness": [a.fitness, b.fitness],
             "winner": winner.id, "loser": loser.id, "child": birth.child.id if birth else None,
             "operator": birth.operator if birth else None, "tried": birth.tried if birth else [],
-            "post": birth.post if birth else [], "tie": tie, "elite_saved": birth is None}))
+            "post": birth.post if birth else [], "rejected": birth.rejected if birth else [], "tie": tie,
+            "elite_saved": birth is None}))
         if birth is not None and birth.operator == COPY_OPERATOR:
             self._events.append(("mutation_failed", {"generation": generation, "parent": birth.parent.id,
                                                      "operators": birth.tried, "child": birth.child.id}))

@@ -76,6 +76,7 @@ class Birth:
     operator: str  # the operator that made `child`, or COPY_OPERATOR when every attempt failed
     tried: list[str] = field(default_factory=list)
     post: list[str] = field(default_factory=list)  # post-mutation operators applied afterwards
+    rejected: list[str] = field(default_factory=list)  # why a quality check turned down attempts, if one did
 
 
 class Genome(ABC):

@@ -146,12 +146,15 @@ class Mutator:
         births = [Birth(p, p, COPY_OPERATOR, tried=[j.name]) for p, j in zip(parents, jobs)]
         self._run(jobs, ctx, rng)
         retry_at = self._account(jobs)
+        for birth, job in zip(births, jobs):
+            birth.rejected += [f"{job.name}: {job.rejected}"] if job.rejected else []
         retries = [self._job(parents[i], self.choose(rng, avoid=jobs[i].name)) for i in retry_at]
         if retries:
             self._run(retries, ctx, rng)
             self._account(retries)
         for i, job in zip(retry_at, retries):
             births[i].tried.append(job.name)
+            births[i].rejected += [f"{job.name}: {job.rejected}"] if job.rejected else []
             jobs[i] = job
         for birth, job in zip(births, jobs):
             if job.child is not None:

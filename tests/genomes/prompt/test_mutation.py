@@ -61,6 +61,7 @@ def test_a_rejected_output_is_retried_with_another_operator_and_counted():
     backend, mutator, ctx, parent = setup(["salad", "plain"])
     [birth] = mutator.breed([parent], ctx, random.Random(0))
     assert birth.tried == ["salad", "plain"] and birth.operator == "plain"
+    assert len(birth.rejected) == 1 and birth.rejected[0].startswith("salad: mean token log-probability")
     assert birth.child.task_prompt == WRITES["plain"]
     assert mutator.quality == {"salad": {"checked": 1, "rejected": 1}, "plain": {"checked": 1, "rejected": 0}}
     assert mutator.stats["salad"]["failed"] == 1 and mutator.stats["plain"]["failed"] == 0
@@ -72,6 +73,7 @@ def test_twice_rejected_gives_a_copy_of_the_parent():
     [birth] = mutator.breed([parent], ctx, random.Random(0))
     assert birth.operator == COPY_OPERATOR and birth.child.task_prompts == parent.task_prompts
     assert mutator.quality["off_task"] == {"checked": 1, "rejected": 1}
+    assert [r.split(":")[0] for r in birth.rejected] == ["salad", "off_task"] and "relevance" in birth.rejected[1]
 
 
 def test_a_whole_generation_is_judged_in_one_call_per_round():

@@ -286,13 +286,18 @@ def test_report_compares_the_top_units_with_the_baselines_on_held_out_examples(m
     asked_from = len(breeder.genome.backend.requests)
     report = breeder.report()
     assert breeder.state() == state, "reporting draws nothing from the run's RNG and changes no unit"
-    # first the last generation's children on one training batch, then everything on the held-out part
-    children_batch, heldout_batch = breeder.genome.backend.batches[-2:]
+    # the last generation's children on one training batch, the three fittest units on one common set of
+    # training examples (all 80 here: the selection), then finalists and baselines on the held-out part
+    children_batch, selection_batch, heldout_batch = breeder.genome.backend.batches[-3:]
     assert Counter(children_batch) == {"fitness_noCoT": 5 * len(unscored), "fitness_CoT": 5 * len(unscored)}
+    assert Counter(selection_batch) == {"fitness_noCoT": 3 * 80, "fitness_CoT": 3 * 80}
     assert heldout_batch.count("fitness_noCoT") == 6 * 20
     asked = [r.inputs["question"] for r in breeder.genome.backend.requests[asked_from:]]
     heldout = {e["input"] for e in breeder.genome.heldout}
-    assert set(asked[: 10 * len(unscored)]).isdisjoint(heldout) and set(asked[10 * len(unscored):]) == heldout
+    trained = 10 * len(unscored) + 2 * 3 * 80
+    assert set(asked[:trained]).isdisjoint(heldout) and set(asked[trained:]) == heldout
+    assert [r["selection_fitness"] for r in report["rows"][:3]] == sorted(
+        (r["selection_fitness"] for r in report["rows"][:3]), reverse=True), "finalists ordered by selection"
     assert report["heldout_examples"] == 20
     names = [row["name"] for row in report["rows"]]
     assert names[3:] == ["baseline: task description", "baseline: task description + step by step",
@@ -320,6 +325,20 @@ def test_a_child_of_the_last_generation_can_be_reported_best(make_breeder):
     assert child.fitness is None, "the population itself is left as saved"
     again = breeder.report()
     assert again["rows"] == report["rows"], "the report's training batch does not depend on when it is made"
+
+
+def test_the_best_unit_is_chosen_on_common_training_examples_not_by_a_lucky_batch(make_breeder, world):
+    breeder = make_breeder(population_size=4, evolution_generations=0)  # no child says "carefully"
+    breeder.run()
+    lucky, good = breeder.population[0], breeder.population[1]
+    world.always_wrong.add(lucky.task_prompt)
+    good.task_prompts = ["Add carefully."]
+    lucky.fitness, good.fitness = 1.0, 0.99  # the lucky unit topped its small batches
+    report = breeder.report()
+    assert report["best"]["id"] == good.id
+    rows = {r["id"]: r for r in report["rows"] if r["id"]}
+    assert rows[good.id]["selection_fitness"] == 1.0 and rows[lucky.id]["selection_fitness"] == 0.0
+    assert rows[lucky.id]["train_fitness"] == 1.0, "training fitness is reported as it was"
 
 
 def test_the_same_seed_and_replies_give_the_same_run(make_breeder):

@@ -18,7 +18,7 @@ from promptbreeder.backends.base import Backend, DecoderOptions
 from promptbreeder.config import RunConfig
 from promptbreeder.genomes.prompt.mutation import Mutator, OperatorSource
 from promptbreeder.genomes.prompt.report import format_report, heldout_report
-from promptbreeder.genomes.prompt.scoring import score_units
+from promptbreeder.genomes.prompt.scoring import candidate, evaluate_groups, score_units
 from promptbreeder.genomes.prompt.split import train_heldout_split
 from promptbreeder.errors import RunError, UsageError
 from promptbreeder.genomes.base import Birth, Genome, ranked
@@ -27,6 +27,8 @@ from promptbreeder.genomes.prompt.operators.base import BreedContext
 from promptbreeder.genomes.prompt.operators.quality import QualityGate
 
 
+FINALISTS = 3  # units the report compares with the baselines
+SELECTION_EXAMPLES = 100  # training examples the finalists are ranked on
 SEED_OPERATOR = "seed_prompt"  # the "operator" of a unit that starts from a hand-written seed prompt
 ELITES_KEPT = 20  # elites remembered (the lineage mutation shows the last ones)
 
@@ -112,9 +114,24 @@ class PromptGenome(Genome):
         self.mutator.credit(operators)
 
     def report(self, population: Sequence[Unit], generation: int) -> dict[str, Any]:
-        return heldout_report(self.evaluator, self.variants, self._contenders(population, generation),
-                              self.task_description, self.heldout, seed_prompts=self.seed_prompts,
-                              context_shown=self.context_shown)
+        finalists, selection = self._finalists(self._contenders(population, generation))
+        return heldout_report(self.evaluator, self.variants, finalists, self.task_description, self.heldout,
+                              seed_prompts=self.seed_prompts, context_shown=self.context_shown, selection=selection)
+
+    def _finalists(self, contenders: Sequence[Unit]) -> tuple[list[Unit], dict[str, float]]:
+        """The FINALISTS fittest units, re-ranked by their fitness on the same selection examples: up to
+        SELECTION_EXAMPLES of the training split, fixed per run seed. Training fitness comes from a few
+        small batches, different for each unit, and the luckiest unit tops it (the winner's curse);
+        one common, larger set of training examples decides better, and never touches held-out data."""
+        top = ranked(contenders)[:FINALISTS]
+        if not top:
+            return [], {}
+        rng = random.Random(f"selection:{self.config.seed}")
+        examples = rng.sample(self.train, min(SELECTION_EXAMPLES, len(self.train)))
+        outcomes = evaluate_groups(self.evaluator, [([candidate(u, self.context_shown) for u in top], examples, v)
+                                                    for v in self.variants])
+        selection = {u.id: sum(o[i].fitness for o in outcomes) / len(outcomes) for i, u in enumerate(top)}
+        return sorted(top, key=lambda u: -selection[u.id]), selection
 
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report)

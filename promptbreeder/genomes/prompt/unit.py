@@ -28,7 +28,7 @@ class Unit:
     context: list[dict[str, str]] = field(default_factory=list)
     fitness: float | None = None
     fitness_history: list[dict[str, Any]] = field(default_factory=list)  # {"generation", "fitness", "variant"}
-    # ancestors' prompts, oldest first, as the lineage-based mutation shows them: {"generation", "prompt", "fitness"}
+    # ancestors' first task prompts, oldest first, for reports: {"generation", "prompt", "fitness"}
     lineage: list[dict[str, Any]] = field(default_factory=list)
     mutation_entropy: float | None = None  # calculate_entropy: mean next-token entropy of the queries that made it
 

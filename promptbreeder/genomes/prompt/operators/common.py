@@ -13,7 +13,7 @@ from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
 from promptbreeder.genomes.prompt.operators.cleaning import clean_prompt
 
-LINEAGE_KEEP = 8  # ancestors a unit remembers; the lineage query shows all of them plus the parent
+LINEAGE_KEEP = 8  # ancestors a unit remembers (reports draw its lineage; the lineage mutation shows elites)
 
 
 def draw_decoder(ctx: BreedContext, rng: random.Random) -> DecoderOptions:

@@ -102,6 +102,10 @@ class RunConfig:
         True, "answer choice tasks by likelihood (rank classification: each choice scored after the prompt, the"
         " likeliest is the answer) where the model can score text (local models); off, or on a server without"
         " log-probabilities, the model picks a choice by constrained generation")
+    selection_examples: int = _setting(
+        100, "training examples on which the report re-ranks the 3 fittest units before comparing the best with"
+        " the baselines (one common set; training fitness alone favours the unit with the luckiest batches);"
+        " 0 ranks by training fitness alone", minimum=0)
     reasoning_max_tokens: int = _setting(
         96, "tokens the chain-of-thought fitness test may spend on its working-out before the answer", minimum=1)
     heldout_fraction: float = _setting(

@@ -27,7 +27,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
                   "num_lamarckian_reasonings", "operator_selection", "start_from_seed_prompts", "mutation_temperature_min",
                   "mutation_temperature_max", "quality_gate", "quality_min_logprob", "quality_min_relevance"),
     "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "choice_by_likelihood",
-                "reasoning_max_tokens",
+                "reasoning_max_tokens", "selection_examples",
                 "heldout_fraction"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (

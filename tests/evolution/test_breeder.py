@@ -341,6 +341,18 @@ def test_the_best_unit_is_chosen_on_common_training_examples_not_by_a_lucky_batc
     assert rows[lucky.id]["train_fitness"] == 1.0, "training fitness is reported as it was"
 
 
+def test_without_selection_examples_the_fittest_unit_is_the_best(make_breeder, world):
+    breeder = make_breeder(population_size=4, evolution_generations=0, selection_examples=0)
+    breeder.run()
+    lucky = breeder.population[0]
+    world.always_wrong.add(lucky.task_prompt)
+    lucky.fitness = 1.0
+    asked = len(breeder.genome.backend.requests)
+    report = breeder.report()
+    assert report["best"]["id"] == lucky.id and report["rows"][0]["selection_fitness"] is None
+    assert len(breeder.genome.backend.requests) - asked == (3 + 2) * 20 * 2, "held-out questions only"
+
+
 def test_the_same_seed_and_replies_give_the_same_run(make_breeder):
     first = make_breeder(runs="a").run()
     again = make_breeder(runs="b").run()

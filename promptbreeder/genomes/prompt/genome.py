@@ -28,7 +28,6 @@ from promptbreeder.genomes.prompt.operators.quality import QualityGate
 
 
 FINALISTS = 3  # units the report compares with the baselines
-SELECTION_EXAMPLES = 100  # training examples the finalists are ranked on
 SEED_OPERATOR = "seed_prompt"  # the "operator" of a unit that starts from a hand-written seed prompt
 ELITES_KEPT = 20  # elites remembered (the lineage mutation shows the last ones)
 
@@ -120,14 +119,14 @@ class PromptGenome(Genome):
 
     def _finalists(self, contenders: Sequence[Unit]) -> tuple[list[Unit], dict[str, float]]:
         """The FINALISTS fittest units, re-ranked by their fitness on the same selection examples: up to
-        SELECTION_EXAMPLES of the training split, fixed per run seed. Training fitness comes from a few
+        `selection_examples` of the training split, fixed per run seed. Training fitness comes from a few
         small batches, different for each unit, and the luckiest unit tops it (the winner's curse);
         one common, larger set of training examples decides better, and never touches held-out data."""
         top = ranked(contenders)[:FINALISTS]
-        if not top:
-            return [], {}
+        if not top or self.config.selection_examples == 0:
+            return top, {}
         rng = random.Random(f"selection:{self.config.seed}")
-        examples = rng.sample(self.train, min(SELECTION_EXAMPLES, len(self.train)))
+        examples = rng.sample(self.train, min(self.config.selection_examples, len(self.train)))
         outcomes = evaluate_groups(self.evaluator, [([candidate(u, self.context_shown) for u in top], examples, v)
                                                     for v in self.variants])
         selection = {u.id: sum(o[i].fitness for o in outcomes) / len(outcomes) for i, u in enumerate(top)}

@@ -232,14 +232,14 @@ def plot(summaries: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     shown = [s for s in summaries if s["verdict"] != "no signal"]
-    fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(shown), 1) + 1.2))
+    fig, ax = plt.subplots(figsize=(8, 0.6 * max(len(shown), 1) + 1.4))
     for y, s in enumerate(shown):
         ax.errorbar(100 * s["gain"], y, xerr=[[100 * (s["gain"] - s["low"])], [100 * (s["high"] - s["gain"])]],
                     fmt="o", color="tab:green" if s["low"] > 0 else "tab:gray", capsize=4)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(shown)), [s["task"] for s in shown])
-    ax.set_xlabel("held-out accuracy: bred - best baseline (points, 95% CI over seeds and examples)")
-    ax.set_title("bred prompt vs best baseline (tasks without signal left out)")
+    ax.set_xlabel("gain in held-out accuracy over the best baseline (points; 95% CI)")
+    ax.set_title("bred prompt vs best baseline (tasks without signal left out)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -253,13 +253,16 @@ def write_docs(summaries: list[dict], path: Path, args) -> None:
              "Each run breeds on the train split with: "
              + ", ".join(f"`{k}={v}`" for k, v in {**RUN_SETTINGS, **extra}.items())
              + f"; the held-out split is {HELDOUT_WANTED} examples per seed where the task has them (at most"
-             f" {int(100 * HELDOUT_MAX_FRACTION)}% of its suite). The bred unit is the run's fittest by training"
-             " fitness; it is compared with the best baseline *on held-out data* (task description, + \"Let's think"
+             f" {int(100 * HELDOUT_MAX_FRACTION)}% of its suite). The bred unit is the run's best as the run reports it,"
+             " chosen on training data alone (the 3 fittest re-ranked on up to `selection_examples` training"
+             " examples); it is compared with the best baseline *on held-out data* (task description, + \"Let's think"
              " step by step.\", each seed prompt), which favours the baselines. Gains are in accuracy points; the"
              " interval resamples seeds and held-out examples (paired). \"Seed 0 gain\" is the first seed alone."
              " \"Prompts disagree on\" is the share of held-out examples on which one prompt was right and another wrong;"
              f" under {int(100 * (1 - NO_SIGNAL_SHARE))}% the task gives selection no signal on this model.", "",
-             table(summaries), "", "## Bred prompts (best unit of each seed) and the baseline they were compared with", ""]
+             table(summaries), "", f"![gains]({args.docs.with_name('breeding_gains.png').name})", "",
+             "What the figures mean and what limits them: docs/prompt_breeding.md (\"Measured\").", "",
+             "## Bred prompts (best unit of each seed) and the baseline they were compared with", ""]
     for s in summaries:
         lines.append(f"**{s['task']}** ({s['verdict']}):")
         for seed, (prompts, baseline) in enumerate(zip(s["prompts"], s["baselines"])):
@@ -325,6 +328,7 @@ def main() -> None:
     text = table(summaries)
     (args.out / "table.md").write_text(text)
     plot(summaries, args.out / "gains.png")
+    shutil.copy2(args.out / "gains.png", args.docs.with_name("breeding_gains.png"))
     write_docs(summaries, args.docs, args)
     print(text)
 

@@ -44,14 +44,9 @@ class CachingBackend(Backend):
         """The inner backend's, stored like fitness results: a continued run reads back the very numbers
         the killed one judged by (a fresh batch could differ in the last bits and flip a verdict)."""
         keys = [fitness_key("text_logprobs", self.model, context, text) for context, text in pairs]
-        found = [self.cache.get_fitness(k) for k in keys]
-        missing = [i for i, f in enumerate(found) if f is None]
-        if missing:
-            fresh = self.inner.text_logprobs([pairs[i] for i in missing])
-            for i, logprobs in zip(missing, fresh):
-                found[i] = logprobs
-                self.cache.put_fitness(keys[i], logprobs)
-        self.usage.scored_texts += len(missing)
+        found, computed = self._read_through(
+            keys, lambda missing: self.inner.text_logprobs([pairs[i] for i in missing]))
+        self.usage.scored_texts += computed
         return found
 
     @property
@@ -61,13 +56,19 @@ class CachingBackend(Backend):
     def text_embeddings(self, texts: list[str]) -> list[list[float]]:
         """The inner backend's, stored for the same reason as `text_logprobs`."""
         keys = [fitness_key("text_embedding", self.model, text) for text in texts]
-        found = [self.cache.get_fitness(k) for k in keys]
-        missing = [i for i, f in enumerate(found) if f is None]
-        if missing:
-            for i, vector in zip(missing, self.inner.text_embeddings([texts[i] for i in missing])):
-                found[i] = vector
-                self.cache.put_fitness(keys[i], vector)
+        found, _ = self._read_through(keys, lambda missing: self.inner.text_embeddings([texts[i] for i in missing]))
         return found
+
+    def _read_through(self, keys: list[str], compute) -> tuple[list, int]:
+        """The cached value of each key; those not cached from `compute(their indices)`, then stored.
+        Returns the values in key order and how many were computed."""
+        found = [self.cache.get_fitness(k) for k in keys]
+        missing = [i for i, value in enumerate(found) if value is None]
+        if missing:
+            for i, value in zip(missing, compute(missing)):
+                found[i] = value
+                self.cache.put_fitness(keys[i], value)
+        return found, len(missing)
 
     def close(self) -> None:
         super().close()

@@ -44,7 +44,7 @@ class BreedContext:
     num_eda_samples: int = 10
     num_lamarckian_reasonings: int = 2
     temperature_range: tuple[float, float] = (0.6, 1.2)  # a sampling mutation draws its temperature from it
-    # the fittest unit of each generation so far, oldest first: {"generation", "task_prompts", "fitness"}
+    # the fittest unit of each generation so far, oldest first: {"id", "generation", "task_prompts", "fitness"}
     elites: list[dict] = field(default_factory=list)
     # texts -> unit-length vectors from the model (None: it cannot embed), for near-duplicate filtering
     embed: Callable[[list[str]], list[list[float]]] | None = None

@@ -41,7 +41,8 @@ DASHED_ALIASES = ("dry_run",)  # also spelled with a dash, as other tools spell 
 _METAVARS = {
     "model_name_or_path": "MODEL", "day_care_dir": "DIR", "task": "NAME", "decoder_options_override": "DECODER",
     "fitness_test_suite": "FILE", "wandb_project": "NAME", "heldout_fraction": "FRACTION",
-    "continue_run_number": "RUN",
+    "continue_run_number": "RUN", "mutation_temperature_min": "T", "mutation_temperature_max": "T",
+    "quality_min_logprob": "LOGPROB", "quality_min_relevance": "GAIN",
 }
 
 DESCRIPTION = """\

@@ -125,6 +125,23 @@ def test_scoring_matches_a_plain_forward_pass(real_backend):
     assert ours == pytest.approx(expected.tolist(), abs=1e-3)
 
 
+def test_choices_of_one_prompt_compute_it_once_and_score_as_a_plain_forward_pass(real_backend):
+    engine = real_backend.engine
+    engine.prefix_cache.clear()
+    prompt = engine.tokenizer(CHAT.format(q="Which of these is a fruit: a car, an apple or a house?"),
+                              add_special_tokens=False).input_ids
+    choices = [engine.tokenizer(c, add_special_tokens=False).input_ids for c in ("a car", "an apple", "a house")]
+    shared_before = engine.stats.shared_prefix_tokens
+    ours = real_backend.client.run_in_engine_thread(engine.score, [(prompt, c) for c in choices])
+    # each choice row took all but the prompt's last token from the one computation of the prompt
+    assert engine.stats.shared_prefix_tokens - shared_before == 3 * (len(prompt) - 1)
+    for continuation, logprobs in zip(choices, ours):
+        with torch.inference_mode():
+            logits = engine.model(torch.tensor([prompt + continuation])).logits[0]
+        expected = torch.log_softmax(logits[len(prompt) - 1 : -1], -1).gather(-1, torch.tensor(continuation)[:, None])[:, 0]
+        assert logprobs == pytest.approx(expected.tolist(), abs=1e-3)
+
+
 def _rss_mb() -> float:
     with open(f"/proc/{os.getpid()}/status") as status:
         for line in status:

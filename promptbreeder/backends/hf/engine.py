@@ -231,15 +231,17 @@ class HFEngine:
         self.stats.shared_prefix_tokens += sum(covered)
         return cache, ids, torch.cat([attention, suffix_attention], dim=-1), positions
 
-    def _prefill_inputs(self, prompts: list[list[int]]):
+    def _prefill_inputs(self, prompts: list[list[int]], continuations: list[list[int]] | None = None):
         """Cache and inputs for the first forward pass, computing as few prompt tokens as possible.
 
         Each prompt starts from the longest prefix the prefix cache holds. Before that, prefixes that
         several prompts of the batch share (a unit's prompt before each fitness question) and that the
-        cache does not hold yet are computed once, in one forward pass, and stored.
+        cache does not hold yet are computed once, in one forward pass, and stored. `continuations`
+        (scoring) are appended to the inputs after each prompt; they are never taken from the cache.
         """
+        rows = prompts if continuations is None else [p + c for p, c in zip(prompts, continuations)]
         if not self.prefix_cache.max_bytes:
-            return self._assemble(prompts, [(None, 0)] * len(prompts))
+            return self._assemble(rows, [(None, 0)] * len(prompts))
         hits = [self.prefix_cache.lookup(p) for p in prompts]
         if len(prompts) > 1:
             prefixes = shared_prefixes(prompts, [n for _, n in hits], self.MIN_SHARED_PREFIX)
@@ -251,7 +253,7 @@ class HFEngine:
                 self._remember(prefixes, out.past_key_values, attention)
                 hits = [self.prefix_cache.lookup(p) for p in prompts]
         self.stats.shared_prefix_tokens += sum(n for _, n in hits)
-        return self._assemble(prompts, hits)
+        return self._assemble(rows, hits)
 
     def _assemble(self, prompts: list[list[int]], hits: list[tuple[CachedPrefix | None, int]]):
         """A batch cache of the rows' cached prefixes and inputs of their remaining tokens.
@@ -303,23 +305,38 @@ class HFEngine:
 
     @torch.inference_mode()
     def score(self, sequences: list[tuple[list[int], list[int]]]) -> list[list[float]]:
-        """Log-probability of each continuation token given its prompt, batched."""
+        """Log-probability of each continuation token given its prompt, batched.
+
+        Choice scoring sends one prompt per choice, and one unit's prompt before every question: the
+        prompts' shared prefixes are computed once through the prefix cache (as for generation), and
+        the vocabulary projection covers only the continuation positions. Both matter on CPU: the
+        projection of every prompt position was a fifth of the work, recomputing each prompt per
+        choice most of the rest.
+        """
         started = time.perf_counter()
-        results: list[list[float]] = []
-        for start in range(0, len(sequences), self.max_batch_size):
-            chunk = sequences[start : start + self.max_batch_size]
-            input_ids, attention = self._left_pad([p + c for p, c in chunk])
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits.float()
-            logprobs = torch.log_softmax(logits[:, :-1, :], dim=-1).gather(-1, input_ids[:, 1:, None])[..., 0]
-            width = input_ids.shape[1]
-            for i, (_, continuation) in enumerate(chunk):
-                n = len(continuation)
-                results.append(logprobs[i, width - 1 - n :].tolist())
-            self.stats.forward_passes += 1
+        order = sorted(range(len(sequences)), key=lambda i: sequences[i][0])  # shared prompts, one batch
+        results: list[list[float] | None] = [None] * len(sequences)
+        for start in range(0, len(order), self.max_batch_size):
+            picked = order[start : start + self.max_batch_size]
+            chunk = [sequences[i] for i in picked]
+            for i, logprobs in zip(picked, self._score_batch(chunk)):
+                results[i] = logprobs
         self.stats.score_calls += 1
         self.stats.seconds += time.perf_counter() - started
         return results
+
+    def _score_batch(self, chunk: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        prompts = [list(p) for p, _ in chunk]
+        # every cached prefix stops before its prompt's last token, whose logits give the first
+        # continuation token's probability
+        cache, ids, attention, positions = self._prefill_inputs(prompts, [list(c) for _, c in chunk])
+        keep = max(len(c) for _, c in chunk) + 1
+        logits = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
+                            past_key_values=cache, use_cache=True, logits_to_keep=keep).logits.float()
+        self.stats.forward_passes += 1
+        targets = ids[:, ids.shape[1] - keep + 1 :]
+        logprobs = torch.log_softmax(logits[:, :-1, :], dim=-1).gather(-1, targets[..., None])[..., 0]
+        return [logprobs[i, logprobs.shape[1] - len(c) :].tolist() if c else [] for i, (_, c) in enumerate(chunk)]
 
     @torch.inference_mode()
     def embed(self, sequences: list[list[int]]) -> list[list[float]]:

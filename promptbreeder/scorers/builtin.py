@@ -132,6 +132,16 @@ class Numeric(Scorer):
         return 1.0 if abs(guess - gold) <= self.tolerance + 1e-9 * max(1.0, abs(gold)) else 0.0
 
 
+def final_number(text: Any) -> str:
+    """The last number written in `text`, as written ("1,024" without its commas), or "" when there is none.
+
+    A number task's answer is the final number of the model's reply: small models restate the question
+    before answering ("2 + 3 = 5"), and "The answer is 8." ends with it (as lm-eval's flexible extraction).
+    """
+    matches = _NUMBER.findall(str(text))
+    return matches[-1].replace(",", "") if matches else ""
+
+
 @register
 class Regex(Scorer):
     """1.0 when `re.search(pattern, prediction)` matches; `{gold}` in the pattern is the escaped gold label."""

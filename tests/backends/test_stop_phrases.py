@@ -24,6 +24,6 @@ def test_stop_phrases(query, expected):
     assert stop_phrases(query) == expected
 
 
-@pytest.mark.parametrize("name, expected", [("zero_order.lmql", ("\n",)), ("fitness_CoT.lmql", ("\n\n",))])
+@pytest.mark.parametrize("name, expected", [("zero_order.lmql", ("\n",)), ("fitness_CoT.lmql", ("\n\n", "\n"))])
 def test_stop_phrases_of_real_queries(name, expected):
     assert stop_phrases(package_query_path(name.removesuffix(".lmql")).read_text()) == expected

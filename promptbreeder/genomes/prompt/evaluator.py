@@ -20,6 +20,7 @@ from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
 from promptbreeder.genomes.kind import DayCareView
 from promptbreeder.genomes.prompt.task import Task
 from promptbreeder.scorers.base import Scorer
+from promptbreeder.scorers.builtin import final_number
 from promptbreeder.store.cache import CallCache, fitness_key
 
 VARIANTS = {"noCoT": "fitness_noCoT", "CoT": "fitness_CoT"}
@@ -81,6 +82,11 @@ class FitnessEvaluator:
         if variant not in VARIANTS:
             raise ValueError(f"unknown fitness variant {variant!r}; known: {', '.join(VARIANTS)}")
         return VARIANTS[variant] + (LIKELIHOOD_SUFFIX if self.by_likelihood else "")
+
+    def answer_of(self, reply: str) -> str:
+        """The answer in the fitness query's ANSWER hole: a number task's is the final number of the reply
+        (the reply itself stays in the run's call cache), every other task's the reply without edges."""
+        return final_number(reply) if self.task.answer_type == "number" else reply.strip()
 
     def requests(self, candidate: Candidate, examples: list[dict], variant: str) -> list[QueryRequest]:
         query_name = self.query_name(variant)
@@ -155,7 +161,7 @@ class FitnessEvaluator:
         if not todo:
             return outcomes
         results = self.backend.run_many([requests[i] for i in todo])
-        answers = [r.variables.get(ANSWER_HOLE, "").strip() if r.ok else "" for r in results]
+        answers = [self.answer_of(r.variables.get(ANSWER_HOLE, "")) if r.ok else "" for r in results]
         scores = self.scorer.score_many(answers, [gold[i] for i in todo])
         for i, result, answer, score in zip(todo, results, answers, scores):
             outcomes[i] = {"answer": answer, "reasoning": result.variables.get("REASONING", ""),

@@ -40,6 +40,32 @@ def test_fitness_ranks_prompts_by_their_answers(setup):
     assert "[ANSWER]" in request.query
 
 
+@pytest.mark.parametrize("reply, answer, score", [
+    ("2 + 3 = 5", "5", 1.0),  # small models restate the sum before answering
+    ("The answer is 5.\n", "5", 1.0),
+    (" 5 ", "5", 1.0),
+    ("2 + 3", "3", 0.0),  # cut off before the sum: its final number is what it answered
+    ("I cannot say.", "", 0.0),
+])
+def test_a_number_answer_is_the_final_number_of_the_reply(setup, reply, answer, score):
+    day_care, task, examples = setup
+    example = {"input": "What is 2 plus 3?", "gold_arithmetic_1_digit_addition": "5"}
+    backend = FakeBackend(responder=lambda r: {"ANSWER": reply})
+    [result] = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task)).evaluate(
+        [Candidate("Add.")], [example], "noCoT")
+    assert result.answers == [answer] and result.scores == [score]
+
+
+def test_other_answers_are_the_reply_without_its_edges(setup):
+    day_care = setup[0]
+    task = day_care.task("logical_deduction_three_objects")
+    example = task.load_suite()[0]
+    backend = FakeBackend(responder=lambda r: {"ANSWER": f" {example['choices'][1]} 2\n"})
+    [result] = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task),
+                                choice_by_likelihood=False).evaluate([Candidate("Think.")], [example], "noCoT")
+    assert result.answers == [f"{example['choices'][1]} 2"]
+
+
 def test_cot_variant_keeps_the_working_out(setup):
     day_care, task, examples = setup
     backend = FakeBackend(responder=lambda r: {"REASONING": "3 and 4 make 7.", "ANSWER": "7"})

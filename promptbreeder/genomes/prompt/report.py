@@ -73,4 +73,37 @@ def format_report(report: dict[str, Any]) -> str:
         chosen = "" if row.get("selection_fitness") is None else f", selection {row['selection_fitness']:.3f}"
         prompt = " … ".join(p for p in row["task_prompts"][:2] if p)
         lines.append(f"  {heldout}  (train {train}{chosen})  {row['name']}: {prompt}")
+    said = verdict(report)
+    if said:
+        lines.append(said)
     return "\n".join(lines)
+
+
+def verdict(report: dict[str, Any]) -> str | None:
+    """One line: did the best bred unit beat the best baseline on the held-out examples, beyond noise?
+
+    The difference is paired per example (mean over the variants), with its standard error; "beats" and
+    "loses to" need the difference to exceed two standard errors, otherwise the split cannot tell them
+    apart. None when there is no bred unit, no baseline or fewer than two held-out examples.
+    """
+    scored = [r for r in report["rows"] if r.get("heldout_fitness") is not None and r.get("heldout_scores")]
+    bred = next((r for r in scored if r["id"] is not None), None)
+    baselines = [r for r in scored if r["id"] is None]
+    if bred is None or not baselines:
+        return None
+    baseline = max(baselines, key=lambda r: r["heldout_fitness"])  # first of equals: the rows' order
+
+    def per_example(row):
+        columns = list(row["heldout_scores"].values())
+        return [sum(values) / len(values) for values in zip(*columns)]
+
+    diffs = [a - b for a, b in zip(per_example(bred), per_example(baseline))]
+    n = len(diffs)
+    if n < 2:
+        return None  # one example has no standard error
+    mean = sum(diffs) / n
+    se = (sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) ** 0.5
+    word = "beats" if mean > 2 * se else "loses to" if mean < -2 * se else "cannot be told apart from"
+    return (f"best bred {bred['name']} ({bred['heldout_fitness']:.3f}) {word} the best baseline, "
+            f"{baseline['name'].removeprefix('baseline: ')} ({baseline['heldout_fitness']:.3f}): "
+            f"{100 * mean:+.1f} points, standard error {100 * se:.1f} over {n} held-out examples")

@@ -77,13 +77,7 @@ def _for_type(answer_type: str, records: list[Record], why: str) -> Decision:
     if answer_type == "choice":
         return Decision("choice", {"type": "multiple_choice"}, why)
     if answer_type == "number":
-        decision = Decision("number", {"type": "numeric"}, why)
-        fractions = sum(1 for r in records if is_number(r.answer) and float(r.answer) != int(float(r.answer)))
-        if fractions:
-            # fitness_noCoT.lmql constrains a number answer to -?[0-9]+, so these golds could never be hit
-            decision.notes.append(f"{fractions} gold answers are not whole numbers, but answer_type number lets "
-                                  "the model write whole numbers only; consider --answer_type text")
-        return decision
+        return Decision("number", {"type": "numeric"}, why)
     longest = max((len(str(r.answer).split()) for r in records if r.answer is not None), default=0)
     if longest <= SHORT_TEXT_MAX_WORDS:
         return Decision("text", {"type": "exact_match"},

@@ -39,10 +39,12 @@ def test_numbers_short_text_and_free_text():
     assert free.answer_max_tokens == 64 and "up to 11 words" in free.why
 
 
-def test_some_choices_only_and_fractional_numbers_are_noted():
+def test_some_choices_only_are_noted_and_fractional_numbers_are_numbers():
     decision = decide(source(rec("a", ["a", "b"], "a"), rec("7")))
     assert decision.answer_type == "text" and "only 1 of 2 examples have choices" in decision.notes[0]
-    assert "not whole numbers" in decide(source(rec("0.5"), rec("2"))).notes[0]
+    # a number answer is the final number of a free reply, so "0.5" can be answered as written
+    fractions = decide(source(rec("0.5"), rec("2")))
+    assert fractions.answer_type == "number" and fractions.notes == []
 
 
 def test_overrides():

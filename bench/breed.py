@@ -195,11 +195,17 @@ def summarise(task: str, runs: list[dict]) -> dict:
             "bred": float(np.mean([u.mean() for u, _ in pairs])), "baseline": float(np.mean([b.mean() for _, b in pairs])),
             "gain": gain, "low": low, "high": high, "signal": share, "verdict": verdict,
             "gate_pass": _pass_rate(runs),
-            "wall_s": float(np.mean([r["wall_s"] for r in runs])),
-            "calls": float(np.mean([r["model_calls"] or 0 for r in runs])),
+            # a continued run timed and counted only its last part
+            "wall_s": _mean_of_whole_runs(runs, "wall_s"),
+            "calls": _mean_of_whole_runs(runs, "model_calls"),
             "repeat0_gain": float(pairs[0][0].mean() - pairs[0][1].mean()),
             "baselines": [compared(r)[2]["name"].removeprefix("baseline: ") for r in runs],
             "prompts": [next(x for x in r["rows"] if x["best"])["task_prompts"] for r in runs]}
+
+
+def _mean_of_whole_runs(runs: list[dict], key: str) -> float | None:
+    whole = [r[key] or 0 for r in runs if not r.get("resumed")]
+    return float(np.mean(whole)) if whole else None
 
 
 def _pass_rate(runs: list[dict]) -> float | None:
@@ -207,6 +213,10 @@ def _pass_rate(runs: list[dict]) -> float | None:
     checked = sum(q["checked"] for r in runs for q in r.get("quality", {}).values())
     rejected = sum(q["rejected"] for r in runs for q in r.get("quality", {}).values())
     return 1 - rejected / checked if checked else None
+
+
+def _amount(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.0f}{unit}"
 
 
 def _percent(share: float | None) -> str:
@@ -221,7 +231,7 @@ def table(summaries: list[dict]) -> str:
                      f" {100 * s['gain']:+.1f} [{100 * s['low']:+.1f}, {100 * s['high']:+.1f}] |"
                      f" {100 * s['repeat0_gain']:+.1f} | {100 * s['signal']:.0f}% | {s['verdict']} |"
                      f" {_percent(s['gate_pass'])} |"
-                     f" {s['wall_s']:.0f} s | {s['calls']:.0f} |")
+                     f" {_amount(s['wall_s'], ' s')} | {_amount(s['calls'])} |")
     return "\n".join(lines) + "\n"
 
 

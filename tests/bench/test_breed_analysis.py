@@ -49,3 +49,12 @@ def test_a_task_where_no_prompt_changes_any_outcome_has_no_signal():
 @pytest.mark.parametrize("examples, fraction", [(100, 0.7), (300, 0.667), (1000, 0.2), (5000, 0.2)])
 def test_held_out_splits_reach_200_examples_where_the_data_has_them(examples, fraction):
     assert breed.heldout_fraction(examples) == fraction
+
+
+def test_wall_time_and_calls_come_from_runs_that_were_not_continued():
+    whole, continued = run([1.0] * 4, [0.0] * 4), run([1.0] * 4, [0.0] * 4, seed=1)
+    whole["wall_s"], continued["wall_s"], continued["resumed"] = 300.0, 20.0, True
+    summary = breed.summarise("t", [whole, continued])
+    assert summary["wall_s"] == 300.0 and summary["calls"] == 10.0
+    only_continued = breed.summarise("t", [continued])
+    assert only_continued["wall_s"] is None and "| - | - |" in breed.table([only_continued])

@@ -6,7 +6,8 @@ groups at once, so a generation's tournaments, each on its own batch, still cost
 A failed query scores 0 and is counted; it never raises. With the run's cache, every scored answer is
 stored, so a repeated evaluation (a continued run, the same unit on the same example) costs nothing.
 
-Choice tasks are answered by likelihood where the backend can score text and `choice_by_likelihood` is
+A number task's answer is the final number of the model's one-line reply (`answer_of`); the reply itself
+stays in the call cache. Choice tasks are answered by likelihood where the backend can score text and `choice_by_likelihood` is
 on (rank classification: the `*_likelihood` queries, whose distribution clause scores every choice after
 the prompt in one batched forward pass and answers the likeliest); otherwise by constrained generation.
 """

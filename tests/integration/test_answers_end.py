@@ -23,14 +23,18 @@ DAY_CARE = Path(__file__).resolve().parents[2] / "day_care"
 EXAMPLES = 10
 
 
-def evaluate(backend, task_name: str):
+def evaluator_for(backend, task_name: str) -> FitnessEvaluator:
     day_care = load_day_care(DAY_CARE)
     task = day_care.task(task_name)
-    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task))
-    examples = task.load_suite()[:EXAMPLES]
+    return FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task))
+
+
+def evaluate(backend, task_name: str, evaluator: FitnessEvaluator | None = None):
+    """The noCoT query results of the task's first examples, with its first seed prompt (or description)."""
+    evaluator = evaluator or evaluator_for(backend, task_name)
+    task = evaluator.task
     prompt = task.seed_prompts[0] if task.seed_prompts else task.description
-    requests = evaluator.requests(Candidate(prompt), examples, "noCoT")
-    return backend.run_many(requests)
+    return backend.run_many(evaluator.requests(Candidate(prompt), task.load_suite()[:EXAMPLES], "noCoT"))
 
 
 def greedy_after(backend, prompt: str, max_tokens: int) -> str:
@@ -47,15 +51,14 @@ def greedy_after(backend, prompt: str, max_tokens: int) -> str:
 
 @pytest.mark.parametrize("task", ["arithmetic_1_digit_addition", "arithmetic_2_digit_subtraction"])
 def test_number_answers_are_the_final_number_of_the_models_own_greedy_reply(real_backend, task):
-    day_care = load_day_care(DAY_CARE)
-    evaluator = FitnessEvaluator(day_care, day_care.task(task), real_backend, day_care.build_scorer(day_care.task(task)))
-    results = evaluate(real_backend, task)
+    evaluator = evaluator_for(real_backend, task)
+    results = evaluate(real_backend, task, evaluator)
     answers = []
     for result in results:
         assert result.ok, result.error
         reply = result.variables["ANSWER"]
         before = result.prompt[: len(result.prompt) - len(reply)]
-        greedy = greedy_after(real_backend, before, day_care.task(task).answer_max_tokens - 1)
+        greedy = greedy_after(real_backend, before, evaluator.task.answer_max_tokens - 1)
         # the reply is plain greedy generation, ended at its first line break
         assert reply == greedy[: greedy.index("\n") + 1] if "\n" in greedy else greedy.startswith(reply), (reply, greedy)
         answers.append(evaluator.answer_of(reply))

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from promptbreeder.backends import create_backend
+from promptbreeder.backends import chat_format, create_backend
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.backends.models import ModelSpec
 from promptbreeder.config import RunConfig, changeable_settings
@@ -48,6 +48,7 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
         return dry_run(config, day_care, task, out)
     model = config.model_spec  # resolved once; a bad model name must not leave an empty run behind
     attention = _attention_queries(config, model, day_care, task)  # checked before a run folder exists
+    day_care.check_chat_format(chat_format(model), task.name)  # so is every query override's chat format
     store = open_store(task, config)
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
           f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)

@@ -166,13 +166,15 @@ def add_toy_hpo_task(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def query_compiles():
-    """`query_compiles(text)`: LMQL compiles the query text (with a decoder clause, as the backends send
-    it), else AssertionError naming LMQL's complaint."""
+    """`query_compiles(text, chat_format=ChatML)`: LMQL compiles the query text as the backends send it
+    (roles rendered, a decoder clause on top), else AssertionError naming LMQL's complaint."""
     from lmql.api.queries import query_from_string
 
-    def check(text: str) -> None:
+    from promptbreeder.backends.chat import ChatFormat
+
+    def check(text: str, chat_format: ChatFormat = ChatFormat.chatml()) -> None:
         try:
-            query_from_string(f"argmax\n{text.strip()}\n")
+            query_from_string(f"argmax\n{chat_format.render(text).strip()}\n")
         except Exception as exc:  # LMQL raises many kinds for a query it cannot compile
             raise AssertionError(f"query does not compile: {type(exc).__name__}: {exc}") from None
 

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "promptbreeder"
 # and the layers below it.
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "jsonio", "package_queries"),                               # leaves
-    ("backends.base", "backends.models", "store", "sandbox", "tracking"),  # contracts and storage
+    ("backends.base", "backends.chat", "backends.models", "store", "sandbox", "tracking"),  # contracts, storage
     ("config",),                                                          # RunConfig
     ("backends",),                                                        # fake, caching, hf/, lmql/
     ("scorers",),

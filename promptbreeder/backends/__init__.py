@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, QueryResult, Usage
-from promptbreeder.backends.models import ModelSpec, resolve_model
+from promptbreeder.backends.models import ModelSpec, chat_format, resolve_model
 
-__all__ = ["Backend", "DecoderOptions", "ModelSpec", "QueryRequest", "QueryResult", "Usage", "create_backend",
-           "resolve_model"]
+__all__ = ["Backend", "DecoderOptions", "ModelSpec", "QueryRequest", "QueryResult", "Usage", "chat_format",
+           "create_backend", "resolve_model"]
 
 if TYPE_CHECKING:
     from promptbreeder.config import RunConfig
@@ -20,14 +20,18 @@ def create_backend(config: "RunConfig") -> Backend:
     from promptbreeder.backends.lmql.backend import LMQLBackend, LMQLLocalBackend
 
     spec = config.model_spec  # resolved once per run
+    chat = chat_format(spec)
     if spec.kind == "servers":
         from promptbreeder.backends.lmql.servers import LMQLServersBackend
 
-        return LMQLServersBackend(spec.identifier, spec.endpoints, client_batch_size=config.client_batch_size,
-                                  chunk_size=config.chunk_size, is_async=config.is_async)
+        return LMQLServersBackend(spec.identifier, spec.endpoints, chat_format=chat,
+                                  client_batch_size=config.client_batch_size, chunk_size=config.chunk_size,
+                                  is_async=config.is_async)
     if spec.kind == "lmql":
-        return LMQLBackend.from_model_string(spec.identifier, client_batch_size=config.client_batch_size,
-                                             chunk_size=config.chunk_size, is_async=config.is_async)
-    return LMQLLocalBackend(spec.local_dir(), device=config.device, client_batch_size=config.client_batch_size,
-                            server_batch_size=config.server_batch_size, chunk_size=config.chunk_size,
-                            is_async=config.is_async, calculate_entropy=config.calculate_entropy)
+        return LMQLBackend.from_model_string(spec.identifier, chat_format=chat,
+                                             client_batch_size=config.client_batch_size, chunk_size=config.chunk_size,
+                                             is_async=config.is_async)
+    return LMQLLocalBackend(spec.local_dir(), chat_format=chat, device=config.device,
+                            client_batch_size=config.client_batch_size, server_batch_size=config.server_batch_size,
+                            chunk_size=config.chunk_size, is_async=config.is_async,
+                            calculate_entropy=config.calculate_entropy)

@@ -12,6 +12,8 @@ Guarantees every backend gives (checked by tests/backends/test_contract.py again
 - a decoder's `stop` sequences end every generated variable before the first of them (`cut_at_stops`);
   engines that can stop a row early do so, the others cut afterwards.
 - a backend owns one event loop; callers never create their own.
+- queries write chat roles as LMQL role tags (`{:system}`, `{:user}`, `{:assistant}`); the backend renders
+  them with its `chat_format`, the model's own chat template (backends/chat.py).
 - `text_logprobs` (optional, `can_score_text`) gives the model's log-probability of each token of a text
   after a context (the same up to float rounding that depends on the batch: the run cache keeps the
   numbers a verdict was made on); `text_embeddings` (optional, `can_embed_text`) one unit-length
@@ -31,6 +33,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from promptbreeder.backends.chat import ChatFormat
 from promptbreeder.errors import BackendError, UsageError
 
 DECODER_METHODS = ("argmax", "sample", "beam")
@@ -269,6 +272,7 @@ class Backend(ABC):
     name = "backend"
     can_score_text = False  # whether `text_logprobs` works (local models; servers may not say)
     can_embed_text = False  # whether `text_embeddings` works
+    chat_format = ChatFormat.chatml()  # how role tags become the model's markers; backends set the model's own
 
     def __init__(self) -> None:
         self.usage = Usage()

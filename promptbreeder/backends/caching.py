@@ -37,6 +37,10 @@ class CachingBackend(Backend):
         return self.inner.count_tokens(text)
 
     @property
+    def chat_format(self):
+        return self.inner.chat_format
+
+    @property
     def can_score_text(self) -> bool:
         return self.inner.can_score_text
 

@@ -23,14 +23,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes
+from promptbreeder.backends.chat import ChatFormat, check_not_mixed
 
+FAKE_CHAT_FORMAT = ChatFormat.chatml("ChatML (the fake backend's)")
 _INPUT_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PLAIN_WORD = re.compile(r"^[\"'(]?[A-Za-z][a-z]{0,11}[.,;:!?)\"']*$")
 
 
 def render_prompt(request: QueryRequest, variables: dict[str, str]) -> str:
-    """The query's prompt text with inputs and holes filled in (good enough for tests and logs)."""
-    parts = re.findall(r'"""(.*?)"""|"((?:[^"\\]|\\.)*)"', request.query, re.S)
+    """The query's prompt text, roles in ChatML (the fake model's chat format), with inputs and holes filled
+    in (good enough for tests and logs). Raises UsageError for a query no chat format can render."""
+    query = FAKE_CHAT_FORMAT.render(request.query, request.name or "query")
+    parts = re.findall(r'"""(.*?)"""|"((?:[^"\\]|\\.)*)"', query, re.S)
     with warnings.catch_warnings():  # the quoted pieces include where-clause regexes ("\.") that are not escapes
         warnings.simplefilter("ignore", DeprecationWarning)
         text = "".join(a or b for a, b in parts).encode().decode("unicode_escape", errors="ignore")
@@ -42,6 +46,7 @@ def render_prompt(request: QueryRequest, variables: dict[str, str]) -> str:
 
 class FakeBackend(Backend):
     name = "fake"
+    chat_format = FAKE_CHAT_FORMAT
 
     def __init__(self, replies: list | dict | None = None, *, responder: Callable[[QueryRequest], Any] | None = None,
                  transcript: dict[str, dict] | str | Path | None = None, default: str = "", strict: bool = False,
@@ -67,6 +72,7 @@ class FakeBackend(Backend):
         self.requests.append(request)
         holes = query_holes(request.query)
         try:
+            check_not_mixed(request.query, request.name or "query")
             reply = self._reply(request)
         except Exception as exc:  # a responder may raise to simulate a failed query
             return QueryResult(variables={h: "" for h in holes}, error=f"{type(exc).__name__}: {exc}")

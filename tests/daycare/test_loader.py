@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -193,6 +194,28 @@ def test_a_query_is_read_and_checked_once(small, monkeypatch):
     monkeypatch.setattr(loader, "_read_query", lambda *a: reads.append(a) or real(*a))
     texts = {day_care.query_text("rubric_score", task="toy") for _ in range(5)}
     assert len(texts) == 1 and len(reads) == 1
+
+
+def test_an_override_with_chatml_markers_runs_only_on_a_chatml_model(small):
+    from promptbreeder.backends.chat import CHATML_GLUE, ChatFormat
+
+    (small / "toy" / "queries").mkdir()
+    override = small / "toy" / "queries" / "rubric_score.lmql"
+    override.write_text('"<|im_start|>user\\nGrade.<|im_end|>\\n<|im_start|>assistant\\n[SCORE]" where INT(SCORE)\n')
+    day_care = load_day_care(small)
+    day_care.check_chat_format(ChatFormat.chatml(), "toy")  # written for ChatML, run on ChatML: fine
+    llama = ChatFormat("the chat template of ./llama", {k: v.replace("im_", "x_") for k, v in CHATML_GLUE.items()})
+    with pytest.raises(DayCareError, match=rf"{re.escape(str(override))}: at \$: spells out ChatML markers .*"
+                                           r"uses the chat template of \./llama; write the roles as \{:system\}"):
+        day_care.check_chat_format(llama, "toy")
+
+
+def test_an_override_mixing_role_tags_and_chatml_markers_is_refused_on_reading(small):
+    (small / "queries").mkdir()
+    override = small / "queries" / "rubric_score.lmql"
+    override.write_text('"{:user}Grade.<|im_end|>\\n<|im_start|>assistant\\n[SCORE]" where INT(SCORE)\n')
+    with pytest.raises(DayCareError, match=rf"{re.escape(str(override))}: at \$: mixes role tags"):
+        load_day_care(small).query_text("rubric_score")
 
 
 def test_unknown_query_lists_available(small):

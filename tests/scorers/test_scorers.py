@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from promptbreeder.backends.chat import query_roles
+
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, QueryResult, query_holes
 from promptbreeder.package_queries import package_query_text
 from promptbreeder.errors import UsageError
@@ -317,7 +319,7 @@ def test_rubric_query_file():
     for name in ("{question}", "{answer}", "{rubric}", "{reference}"):
         assert name in text
     assert "where INT(SCORE) and len(TOKENS(SCORE)) < 3" in text
-    assert '"<|im_start|>system' in text and "<|im_start|>assistant\\n" in text
+    assert query_roles(text) == ["system", "user", "assistant"]
     assert '"""' not in text, "LMQL drops blank lines inside triple-quoted strings"
     assert not text.lstrip().startswith(("argmax", "sample", "beam"))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from promptbreeder.backends import models
 from promptbreeder.backends.lmql import fixes as lmql_fixes
+from promptbreeder.backends.chat import ChatFormat
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes, stop_phrases
 from promptbreeder.backends.hf.engine import HFEngine
 from promptbreeder.backends.lmql.lmtp_inprocess import (CURRENT_SEED, END_TEXTS, ENGINE_SAMPLING, ENTROPY_SINK,
@@ -32,11 +33,14 @@ class LMQLBackend(Backend):
     engine_sampling = False
     calculate_entropy = False  # per-step next-token entropy into QueryResult.entropy (our engine only)
 
-    def __init__(self, model, *, client_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True):
+    def __init__(self, model, *, chat_format: ChatFormat | None = None, client_batch_size: int = 16,
+                 chunk_size: int = 32, is_async: bool = True):
         super().__init__()
         models.offline()
         lmql_fixes.apply()
         self.model = model
+        # how role tags become the model's chat markers (see backends/chat.py)
+        self.chat_format = chat_format or ChatFormat.chatml()
         self.chunk_size = chunk_size
         # without is_async, queries run one at a time (easier to follow in a debugger)
         self.concurrency = client_batch_size if is_async else 1
@@ -55,7 +59,7 @@ class LMQLBackend(Backend):
     def _query_function(self, request: QueryRequest):
         decoder = request.decoder.to_lmql(engine_options=False)  # LMQL rejects tfs/top_a; see _run_one
         decoder = decoder[:-1] + f", chunksize={self.chunk_size})" if decoder.endswith(")") else f"{decoder}(chunksize={self.chunk_size})"
-        text = f"{decoder}\n{request.query.strip()}\n"
+        text = f"{decoder}\n{self.chat_format.render(request.query, request.name or 'query').strip()}\n"
         if text not in self._compiled:
             from lmql.api.queries import query_from_string
 
@@ -120,16 +124,17 @@ class LMQLLocalBackend(LMQLBackend):
     engine_sampling = True
     _attention: dict | None = None  # what capture_attention asked for
 
-    def __init__(self, model_dir: str, *, device: str = "auto", client_batch_size: int = 16,
-                 server_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True,
-                 calculate_entropy: bool = False):
+    def __init__(self, model_dir: str, *, chat_format: ChatFormat | None = None, device: str = "auto",
+                 client_batch_size: int = 16, server_batch_size: int = 16, chunk_size: int = 32,
+                 is_async: bool = True, calculate_entropy: bool = False):
         models.offline()
         self.calculate_entropy = calculate_entropy
         self.model_dir = str(model_dir)
         self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
         self.client = InProcessLMTPClient(self.engine, self.model_dir)
-        super().__init__(self._lmql_model(), client_batch_size=client_batch_size, chunk_size=chunk_size,
-                         is_async=is_async)
+        super().__init__(self._lmql_model(),
+                         chat_format=chat_format or ChatFormat.from_tokenizer(self.engine.tokenizer, self.model_dir),
+                         client_batch_size=client_batch_size, chunk_size=chunk_size, is_async=is_async)
 
     def _lmql_model(self):
         import lmql

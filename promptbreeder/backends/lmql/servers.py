@@ -20,6 +20,7 @@ import time
 
 from promptbreeder.backends import models
 from promptbreeder.backends.lmql import fixes as lmql_fixes
+from promptbreeder.backends.chat import ChatFormat
 from promptbreeder.backends.base import QueryRequest, QueryResult, query_holes
 from promptbreeder.backends.lmql.backend import LMQLBackend
 
@@ -40,8 +41,9 @@ def server_alive(endpoint: str, wait: float = 1.0) -> bool:
 class LMQLServersBackend(LMQLBackend):
     name = "lmql-servers"
 
-    def __init__(self, model_dir: str, endpoints: tuple[str, ...] | list[str], *, client_batch_size: int = 16,
-                 chunk_size: int = 32, is_async: bool = True, timeout: float = 900.0, probe_seconds: float = 1.0):
+    def __init__(self, model_dir: str, endpoints: tuple[str, ...] | list[str], *, chat_format: ChatFormat | None = None,
+                 client_batch_size: int = 16, chunk_size: int = 32, is_async: bool = True, timeout: float = 900.0,
+                 probe_seconds: float = 1.0):
         import lmql
 
         models.offline()  # the client loads the tokenizer: never from the network
@@ -52,8 +54,9 @@ class LMQLServersBackend(LMQLBackend):
         self.down: dict[int, str] = {}  # server index -> why it was taken out of the rotation
         self.served = [0] * len(self.endpoints)  # queries each server answered
         self._turn = 0
-        super().__init__(self.models[0], client_batch_size=client_batch_size, chunk_size=chunk_size,
-                         is_async=is_async)
+        super().__init__(self.models[0],
+                         chat_format=chat_format or ChatFormat.from_tokenizer(self._tokenizer, self.model_dir),
+                         client_batch_size=client_batch_size, chunk_size=chunk_size, is_async=is_async)
 
     def _next_server(self, tried: set[int]) -> int | None:
         live = [i for i in range(len(self.endpoints)) if i not in self.down and i not in tried]

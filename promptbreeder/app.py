@@ -12,7 +12,8 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from promptbreeder.backends import chat_format, create_backend
+from promptbreeder.backends import chat_format, check_reachable, create_backend
+from promptbreeder.backends.server.http import ServerUnavailable
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.backends.models import ModelSpec
 from promptbreeder.config import RunConfig, changeable_settings
@@ -49,6 +50,7 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
     model = config.model_spec  # resolved once; a bad model name must not leave an empty run behind
     attention = _attention_queries(config, model, day_care, task)  # checked before a run folder exists
     day_care.check_chat_format(chat_format(model), task.name)  # so is every query override's chat format
+    check_reachable(model)  # and a server: it answers and serves the model
     store = open_store(task, config)
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
           f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)
@@ -58,7 +60,12 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
         with StopSignals() as signals, \
                 CachingBackend(_model_backend(config, attention, store), cache, model=model.identity) as backend:
             stop = first_reason(lambda: signals.reason, Budgets(config, lambda: backend.usage).reached)
-            report, text, reused, stopped = _breed(config, day_care, task, store, backend, cache, out, stop)
+            try:
+                report, text, reused, stopped = _breed(config, day_care, task, store, backend, cache, out, stop)
+            except ServerUnavailable as exc:
+                raise RunError(f"the model server stopped answering: {exc}; the run keeps its last saved step:"
+                               f" continue it with --task {task.name} --continue_run_number {store.number}"
+                               " once the server is back") from None
             usage = backend.usage
     finally:
         cache.close()

@@ -19,7 +19,8 @@ from promptbreeder.backends.base import DecoderOptions
 from promptbreeder.backends.models import ModelSpec, resolve_model
 from promptbreeder.errors import ConfigError, UsageError
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "multi-gpu")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
@@ -43,7 +44,8 @@ class RunConfig:
     model_name_or_path: str = _setting(
         "smollm2-135m",
         "model that breeds and answers: 'smollm2-135m' (the embedded default), a local Hugging Face model folder,"
-        " a local .gguf file, or an LMQL model string such as 'local:gpt2' or 'openai/gpt-3.5-turbo-instruct'")
+        " a hub id in the local Hugging Face cache, a local .gguf file, an OpenAI-compatible server"
+        " 'openai-compat:<model>@<base url>', or an LMQL model string such as 'local:gpt2'")
     day_care_dir: str = _setting("day_care", "folder holding mutation prompts, thinking styles and one folder per task")
     task: str | None = _setting(None, "name of the task folder inside the day care to breed prompts for",
                                 default_text="required")
@@ -116,7 +118,10 @@ class RunConfig:
         None, "number of an earlier run of this task to resume", minimum=0, default_text="default: start a new run", defines_run=False)
     debug_mode: bool = _setting(
         False, "write into a separate debug run folder and apply the mutation operators in turn instead of at random")
-    device: str = _setting("auto", "where a local model runs", choices=DEVICES, defines_run=False)
+    device: str = _setting("auto", "where a local model runs: auto (a GPU when there is one), cpu, cuda, or"
+                           " multi-gpu (layers spread over every visible GPU)", choices=DEVICES, defines_run=False)
+    dtype: str = _setting("auto", "weights' precision for a local model: auto (float16 on a GPU, float32 on the CPU),"
+                          " float32, bfloat16 or float16", choices=DTYPES)
     max_llm_calls: int | None = _setting(
         None, "stop after the step during which this many model queries have been made (cached answers are free)",
         minimum=1, default_text="default: no limit", defines_run=False)

@@ -68,7 +68,8 @@ def test_every_setting_has_a_flag_in_exactly_one_group():
 
 def test_help_explains_defaults_model_forms_and_examples(capsys):
     text = " ".join(help_text(capsys).split())
-    for form in ("smollm2-135m", "Hugging Face model folder", ".gguf", "local:gpt2", "openai/"):
+    for form in ("smollm2-135m", "Hugging Face model folder", "hub id", ".gguf", "compat:<model>@<base url>",
+                 "local:gpt2"):
         assert form in text
     assert "(default: 50)" in text and "(default: day_care)" in text and "(required)" in text
     assert "--no-test_CoT" in text and "(default: on)" in text and "(default: off)" in text

@@ -58,7 +58,7 @@ def test_schema_covers_exactly_the_dataclass_fields():
     assert schema["properties"]["population_size"] == {
         "type": "integer", "minimum": 1, "description": schema["properties"]["population_size"]["description"]}
     assert schema["properties"]["task"]["type"] == ["string", "null"]
-    assert schema["properties"]["device"]["enum"] == ["auto", "cpu", "cuda"]
+    assert schema["properties"]["device"]["enum"] == ["auto", "cpu", "cuda", "multi-gpu"]
 
 
 def test_shipped_default_yaml_matches_the_dataclass_defaults():
@@ -186,7 +186,7 @@ def test_wrong_type_in_yaml_names_setting_and_expectation(in_tmp):
         ("evolution_generations: -1", "at evolution_generations: expected integer >= 0, got -1"),
         ("num_eda_samples: 1", "at num_eda_samples: expected integer >= 2, got 1"),
         ("heldout_fraction: 1.0", "at heldout_fraction: expected number between 0 and 1 (both excluded), got 1.0"),
-        ("device: tpu", "at device: expected one of 'auto', 'cpu', 'cuda', got 'tpu'"),
+        ("device: tpu", "at device: expected one of 'auto', 'cpu', 'cuda', 'multi-gpu', got 'tpu'"),
         ("continue_run_number: x", "at continue_run_number: expected integer >= 0 or null, got 'x'"),
         ("decoder_options_override: greedy", "at decoder_options_override: decoder 'greedy' is not one of"),
     ],
@@ -234,7 +234,7 @@ def test_empty_yaml_sets_nothing(in_tmp):
         ({"fitness_batch_size": 0}, "--fitness_batch_size: expected integer >= 1, got 0"),
         ({"seed": -5}, "--seed: expected integer >= 0, got -5"),
         ({"heldout_fraction": 0.0}, "--heldout_fraction: expected number between 0 and 1 (both excluded), got 0.0"),
-        ({"device": "gpu"}, "--device: expected one of 'auto', 'cpu', 'cuda', got 'gpu'"),
+        ({"device": "gpu"}, "--device: expected one of 'auto', 'cpu', 'cuda', 'multi-gpu', got 'gpu'"),
         ({"decoder_options_override": "sample(bogus=1)"}, "--decoder_options_override: decoder 'sample(bogus=1)'"),
         ({"test_CoT": False, "test_noCoT": False}, "test_CoT and test_noCoT are both off"),
         ({"mutation_temperature_min": 1.5, "mutation_temperature_max": 1.0},

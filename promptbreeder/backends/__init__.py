@@ -8,11 +8,20 @@ from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, Q
 from promptbreeder.backends.models import ModelSpec, chat_format, resolve_model
 
 __all__ = ["Backend", "DecoderOptions", "ModelSpec", "QueryRequest", "QueryResult", "Usage", "chat_format",
-           "create_backend", "resolve_model"]
+           "check_reachable", "create_backend", "resolve_model"]
 
 if TYPE_CHECKING:
     from promptbreeder.config import RunConfig
 
+
+
+def check_reachable(spec: ModelSpec) -> None:
+    """Raise ModelError (one line naming the endpoint) when the model's server cannot be used; nothing
+    to check for local models."""
+    if spec.kind == "openai_compat":
+        from promptbreeder.backends.server.http import ServerClient
+
+        ServerClient(spec.endpoints, spec.identifier).check()
 
 
 def create_backend(config: "RunConfig") -> Backend:
@@ -27,6 +36,12 @@ def create_backend(config: "RunConfig") -> Backend:
         return LMQLServersBackend(spec.identifier, spec.endpoints, chat_format=chat,
                                   client_batch_size=config.client_batch_size, chunk_size=config.chunk_size,
                                   is_async=config.is_async)
+    if spec.kind == "openai_compat":
+        from promptbreeder.backends.server.backend import OpenAICompatBackend
+
+        return OpenAICompatBackend(spec.identifier, spec.endpoints, spec.tokenizer_dir, chat_format=chat,
+                                   client_batch_size=config.client_batch_size, chunk_size=config.chunk_size,
+                                   is_async=config.is_async)
     if spec.kind == "lmql":
         return LMQLBackend.from_model_string(spec.identifier, chat_format=chat,
                                              client_batch_size=config.client_batch_size, chunk_size=config.chunk_size,
@@ -34,4 +49,4 @@ def create_backend(config: "RunConfig") -> Backend:
     return LMQLLocalBackend(spec.local_dir(), chat_format=chat, device=config.device,
                             client_batch_size=config.client_batch_size, server_batch_size=config.server_batch_size,
                             chunk_size=config.chunk_size, is_async=config.is_async,
-                            calculate_entropy=config.calculate_entropy)
+                            calculate_entropy=config.calculate_entropy, dtype=config.dtype)

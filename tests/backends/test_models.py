@@ -97,3 +97,45 @@ def test_cache_root_honours_overrides(monkeypatch, tmp_path):
     monkeypatch.delenv("PROMPTBREEDER_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert models.cache_root() == tmp_path / "xdg" / "promptbreeder"
+
+
+def test_openai_compatible_servers_name_the_model_and_its_base_urls(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    spec = resolve_model(f"openai-compat:{folder}@http://127.0.0.1:8000/v1/,https://gpu-2.example:443/v1")
+    assert spec.kind == "openai_compat" and spec.identifier == str(folder) and not spec.runs_in_process
+    assert spec.endpoints == ("http://127.0.0.1:8000/v1", "https://gpu-2.example:443/v1")
+    assert spec.tokenizer_dir == str(folder) and spec.identity == f"openai-compat:{folder.resolve()}"
+    # the same weights behind another server share their answers; the local model's are its own
+    assert resolve_model(f"openai-compat:{folder}@http://10.0.0.9:9000/v1").identity == spec.identity
+    assert resolve_model(str(folder)).identity != spec.identity
+
+
+@pytest.mark.parametrize("value, message", [
+    ("openai-compat:tiny", r"expected 'openai-compat:<model>@<base url>"),
+    ("openai-compat:smollm2-135m@ftp://host/v1", r"expected 'openai-compat:<model>@<base url>"),
+    ("openai-compat:smollm2-135m@http://ho st/v1", r"expected 'openai-compat:<model>@<base url>"),
+    ("openai-compat:./nope@http://127.0.0.1:8000/v1", r"tokenizer must be on this machine \(model path ./nope"),
+    ("openai-compat:openai/gpt-4o@http://127.0.0.1:8000/v1", r"must name local weights or a cached hub id"),
+])
+def test_openai_compatible_mistakes_are_one_line(value, message):
+    with pytest.raises(ModelError, match=message):
+        resolve_model(value)
+
+
+def test_a_hub_id_resolves_from_the_local_hugging_face_cache_or_says_how_to_fetch_it(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    snapshot = tmp_path / "models--acme--tiny-chat" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--acme--tiny-chat" / "refs").mkdir()
+    (tmp_path / "models--acme--tiny-chat" / "refs" / "main").write_text("0123abcd")
+    spec = resolve_model("acme/tiny-chat")
+    assert spec.kind == "hf_dir" and spec.runs_in_process and spec.identity == "acme/tiny-chat"
+    assert spec.local_dir() == str(snapshot)
+    with pytest.raises(ModelError, match=r"'acme/absent' is not in the Hugging Face cache .* fetch it once with"
+                                         r" `huggingface-cli download acme/absent`"):
+        resolve_model("acme/absent")

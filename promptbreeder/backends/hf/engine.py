@@ -28,21 +28,29 @@ class HFEngine:
 
     MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth an extra forward pass
 
-    def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16, prefix_cache_mb: int = 1024):
+    def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16, prefix_cache_mb: int = 1024,
+                 dtype: str = "auto"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from promptbreeder.backends.models import offline
 
         offline()
         self.model_dir = str(model_dir)
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        spread = device == "multi-gpu"  # every visible GPU, layers placed by accelerate's device_map="auto"
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device in ("auto", "multi-gpu") else device
         self.max_batch_size = max_batch_size
         self.stats = EngineStats()
         self.lock = threading.Lock()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-            dtype = torch.float16 if self.device == "cuda" else torch.float32
-            self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).to(self.device)
+            # auto: half precision on a GPU, full on the CPU (where half is slow and bfloat16 is emulated)
+            torch_dtype = getattr(torch, dtype) if dtype != "auto" else (
+                torch.float16 if self.device.startswith("cuda") else torch.float32)
+            if spread and self.device == "cuda":
+                self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch_dtype, device_map="auto")
+                self.device = str(self.model.device)  # where inputs go: the first layers' device
+            else:
+                self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch_dtype).to(self.device)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load a Hugging Face model from {self.model_dir}: {exc}") from None
         self.model.eval()

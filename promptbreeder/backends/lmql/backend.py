@@ -66,6 +66,10 @@ class LMQLBackend(Backend):
             self._compiled[text] = query_from_string(text)
         return self._compiled[text]
 
+    def _filled_holes(self, request: QueryRequest) -> list[str]:
+        """The holes every result has (empty where the query's control flow skipped them)."""
+        return query_holes(request.query)
+
     async def run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
         gate = asyncio.Semaphore(self.concurrency)
 
@@ -105,7 +109,7 @@ class LMQLBackend(Backend):
             result = result[0]
         variables = {name: "" if value is None else str(value) for name, value in result.variables.items()
                      if "P(" not in name}
-        for name in query_holes(request.query):
+        for name in self._filled_holes(request):
             variables.setdefault(name, "")
         generated = sum(self.count_tokens(v) for v in variables.values())  # what was generated, stops included
         variables = cut_at_stops(variables, request.decoder.stop)
@@ -126,11 +130,11 @@ class LMQLLocalBackend(LMQLBackend):
 
     def __init__(self, model_dir: str, *, chat_format: ChatFormat | None = None, device: str = "auto",
                  client_batch_size: int = 16, server_batch_size: int = 16, chunk_size: int = 32,
-                 is_async: bool = True, calculate_entropy: bool = False):
+                 is_async: bool = True, calculate_entropy: bool = False, dtype: str = "auto"):
         models.offline()
         self.calculate_entropy = calculate_entropy
         self.model_dir = str(model_dir)
-        self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size)
+        self.engine = HFEngine(self.model_dir, device=device, max_batch_size=server_batch_size, dtype=dtype)
         self.client = InProcessLMTPClient(self.engine, self.model_dir)
         super().__init__(self._lmql_model(),
                          chat_format=chat_format or ChatFormat.from_tokenizer(self.engine.tokenizer, self.model_dir),

@@ -1,0 +1,1 @@
+"""OpenAI-compatible inference servers (vLLM, SGLang, llama.cpp, Ollama, TGI, `transformers serve`, ...)."""

@@ -15,6 +15,7 @@ from typing import Any, Callable, TextIO
 from promptbreeder.backends import chat_format, check_reachable, create_backend
 from promptbreeder.backends.server.http import ServerUnavailable
 from promptbreeder.backends.caching import CachingBackend
+from promptbreeder.backends.roles import ROLES, RoleBackend, role_of
 from promptbreeder.backends.models import ModelSpec
 from promptbreeder.config import RunConfig, changeable_settings
 from promptbreeder.daycare.loader import DayCare, load_day_care
@@ -47,18 +48,21 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
     task = day_care.task(config.task)
     if config.dry_run:
         return dry_run(config, day_care, task, out)
-    model = config.model_spec  # resolved once; a bad model name must not leave an empty run behind
-    attention = _attention_queries(config, model, day_care, task)  # checked before a run folder exists
-    day_care.check_chat_format(chat_format(model), task.name)  # so is every query override's chat format
-    check_reachable(model)  # and a server: it answers and serves the model
+    specs = config.role_specs  # resolved once; a bad model name must not leave an empty run behind
+    attention = _attention_queries(config, specs["task"], day_care, task)  # checked before a run folder exists
+    # so is every query override's chat format (under the model of its role), and every server
+    day_care.check_chat_format(lambda name: chat_format(specs[role_of(name)]), task.name)
+    for spec in {s.identity: s for s in specs.values()}.values():
+        check_reachable(spec)
     store = open_store(task, config)
+    models = {role: _model_name(config, role) for role in ROLES}
     print(f"run {store.number} of {task.name} in {store.folder}: {config.population_size} units,"
-          f" {config.evolution_generations} generations, model {config.model_name_or_path}", file=out, flush=True)
+          f" {config.evolution_generations} generations, model {RoleBackend({}, models).describe()}",
+          file=out, flush=True)
     started = time.perf_counter()
     cache = CallCache(store.cache_path)
     try:
-        with StopSignals() as signals, \
-                CachingBackend(_model_backend(config, attention, store), cache, model=model.identity) as backend:
+        with StopSignals() as signals, _role_backends(config, attention, store, cache, models) as backend:
             stop = first_reason(lambda: signals.reason, Budgets(config, lambda: backend.usage).reached)
             try:
                 report, text, reused, stopped = _breed(config, day_care, task, store, backend, cache, out, stop)
@@ -66,12 +70,18 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
                 raise RunError(f"the model server stopped answering: {exc}; the run keeps its last saved step:"
                                f" continue it with --task {task.name} --continue_run_number {store.number}"
                                " once the server is back") from None
-            usage = backend.usage
+            usage, role_usage = backend.usage, backend.role_usage
+            store.log("usage", **{role: {"model": models[role], "calls": role_usage[role].calls,
+                                         "cached_calls": role_usage[role].cached_calls,
+                                         "generated_tokens": role_usage[role].generated_tokens} for role in ROLES})
     finally:
         cache.close()
     if usage.calls and usage.failed_calls == usage.calls:
         raise RunError(f"every one of {usage.calls} model queries failed; see {store.folder / 'events.jsonl'}")
     print(text, file=out)
+    if len(set(models.values())) > 1:
+        print("model queries by role: " + ", ".join(
+            f"{role} ({models[role]}) {role_usage[role].calls}" for role in ROLES), file=out)
     print(f"{usage.calls} model queries ({usage.cached_calls} answered and {reused} fitness results reused from the"
           f" run's cache),"
           f" {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
@@ -95,12 +105,21 @@ def _attention_queries(config: RunConfig, model: ModelSpec, day_care: DayCare, t
     return names
 
 
-def _model_backend(config: RunConfig, names: list[str], store: RunStore):
-    """The run's backend, capturing attention for the queries `names` (return_attention)."""
-    backend = create_backend(config)
+def _model_name(config: RunConfig, role: str) -> str:
+    return {"mutation": config.mutation_model, "scorer": config.scorer_model}.get(role) or config.model_name_or_path
+
+
+def _role_backends(config: RunConfig, names: list[str], store: RunStore, cache: CallCache,
+                   models: dict[str, str]) -> RoleBackend:
+    """One cached backend per distinct model, each role pointing at its model's; the task model's captures
+    attention for the queries `names` (return_attention)."""
+    specs, made = config.role_specs, {}
+    for spec in specs.values():
+        if spec.identity not in made:
+            made[spec.identity] = CachingBackend(create_backend(config, spec), cache, model=spec.identity)
     if names:
-        backend.capture_attention(names, store.folder / "attention")
-    return backend
+        made[specs["task"].identity].inner.capture_attention(names, store.folder / "attention")
+    return RoleBackend({role: made[spec.identity] for role, spec in specs.items()}, models)
 
 
 def dry_run(config: RunConfig, day_care: DayCare, task: TaskFolder, out: TextIO) -> int:
@@ -114,13 +133,16 @@ def dry_run(config: RunConfig, day_care: DayCare, task: TaskFolder, out: TextIO)
     return 0
 
 
-def _breed(config: RunConfig, day_care: DayCare, task: TaskFolder, store: RunStore, backend: CachingBackend,
+def _breed(config: RunConfig, day_care: DayCare, task: TaskFolder, store: RunStore, backend: RoleBackend,
            cache: CallCache, out: TextIO, stop: Callable[[], str | None] | None = None,
            ) -> tuple[dict[str, Any], str, int, str | None]:
     genome = build_genome(config, day_care, task, backend, cache)
     trackers = Trackers(ConsoleTracker(verbose=config.verbose),
                         *([WandbTracker(config.wandb_project)] if config.use_wandb else []))
-    breeder = Breeder(config, genome, store=store,
+    models = {role: {"model": _model_name(config, role), "chat_format": backend.backends[role].chat_format.name}
+              for role in ROLES}
+    store.log("models", **models)
+    breeder = Breeder(config, genome, store=store, report_extras={"models": models},
                       progress=lambda g, total, best, mean: trackers.generation(g, total, _summary(breeder, best, mean),
                                                                                  _population_rows(breeder)),
                       log_line=lambda line: print(line, file=out))

@@ -46,6 +46,13 @@ class RunConfig:
         "model that breeds and answers: 'smollm2-135m' (the embedded default), a local Hugging Face model folder,"
         " a hub id in the local Hugging Face cache, a local .gguf file, an OpenAI-compatible server"
         " 'openai-compat:<model>@<base url>', or an LMQL model string such as 'local:gpt2'")
+    mutation_model: str | None = _setting(
+        None, "model that writes the prompts (mutation operators, initial prompts, hyper-mutations): any form"
+        " --model_name_or_path takes, e.g. a stronger model behind an OpenAI-compatible server",
+        default_text="default: the model_name_or_path")
+    scorer_model: str | None = _setting(
+        None, "model that grades answers for LLM rubric scorers: any form --model_name_or_path takes",
+        default_text="default: the model_name_or_path")
     day_care_dir: str = _setting("day_care", "folder holding mutation prompts, thinking styles and one folder per task")
     task: str | None = _setting(None, "name of the task folder inside the day care to breed prompts for",
                                 default_text="required")
@@ -169,6 +176,13 @@ class RunConfig:
     def model_spec(self) -> ModelSpec:
         """The model, resolved once per run (ModelError for a name no form accepts)."""
         return resolve_model(self.model_name_or_path)
+
+    @functools.cached_property
+    def role_specs(self) -> dict[str, ModelSpec]:
+        """The model of each role (task, mutation, scorer; see backends/roles.py), resolved once per run."""
+        other = {"mutation": self.mutation_model, "scorer": self.scorer_model}
+        return {"task": self.model_spec, **{role: resolve_model(value) if value else self.model_spec
+                                           for role, value in other.items()}}
 
     @property
     def model_identity(self) -> str:

@@ -96,7 +96,7 @@ def run_app(monkeypatch):
 
     def run(config, responder=arithmetic_replies):
         backend = FakeBackend(responder=responder)
-        monkeypatch.setattr(app, "create_backend", lambda c: backend)
+        monkeypatch.setattr(app, "create_backend", lambda c, spec=None: backend)
         out = io.StringIO()
         code = app.run(config, out=out)
         return code, out.getvalue(), backend

@@ -32,8 +32,11 @@ def test_a_run_breeds_stores_and_reports(day_care, breeding_config, run_app):
     assert "held-out comparison on 20 examples" in text and "baseline: task description" in text
     assert re.search(r"\d+ model queries \(\d+ answered and \d+ fitness results reused from the run's cache\)", text)
     events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    assert events.count("generation") == 3 and "tournament" in events and events[-1] == "report"
+    assert events.count("generation") == 3 and "tournament" in events and events[-2:] == ["report", "usage"]
+    assert events[1] == "models"
     report = json.loads((run_dir / "report.json").read_text())
+    assert {role: r["model"] for role, r in report["models"].items()} == dict.fromkeys(
+        ("task", "mutation", "scorer"), "smollm2-135m")
     assert report["generation"] == 2 and [r["name"] for r in report["rows"]][-5:] == [
         "baseline: task description", "baseline: task description + step by step",
         "baseline: seed prompt 1", "baseline: seed prompt 2", "baseline: seed prompt 3"], "the task's seed prompts"

@@ -56,7 +56,7 @@ def fake_world(request):
 
 def run_with(monkeypatch, cfg, responder=fake_world):
     backend = FakeBackend(responder=responder)
-    monkeypatch.setattr(app, "create_backend", lambda c: backend)
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: backend)
     out = io.StringIO()
     assert app.run(cfg, out=out) == 0
     return out.getvalue(), backend
@@ -92,7 +92,7 @@ def test_an_hpo_run_breeds_stores_and_reports(monkeypatch, day_care):
     # the default surrogate is the forest: no model query judges candidates
     assert names[:4] == ["config_propose"] * 4 and set(names) == {"config_propose"}
     logged = [e["event"] for e in events(run_dir)]
-    assert logged.count("generation") == 3 and logged.count("tournament") == 4 and logged[-1] == "report"
+    assert logged.count("generation") == 3 and logged.count("tournament") == 4 and logged[-2:] == ["report", "usage"]
     assert "init_failed" not in logged
 
 
@@ -151,7 +151,7 @@ def test_the_shipped_sklearn_task_runs(monkeypatch, tmp_path):
 
 
 def test_the_command_line_runs_an_hpo_task(monkeypatch, day_care, capsys):
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=fake_world))
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: FakeBackend(responder=fake_world))
     code = cli.main(["--day_care_dir", str(day_care), "--task", TASK, "--population_size", "4",
                      "--evolution_generations", "1"])
     err = capsys.readouterr().err
@@ -163,7 +163,7 @@ def test_the_command_line_runs_an_hpo_task(monkeypatch, day_care, capsys):
 
 
 def test_a_task_with_an_unknown_genome_is_a_one_line_error(monkeypatch, day_care, capsys):
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=fake_world))
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: FakeBackend(responder=fake_world))
     code = cli.main(["--day_care_dir", str(day_care), "--task", "code_task", "--population_size", "4"])
     out, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err + out

@@ -24,11 +24,12 @@ def check_reachable(spec: ModelSpec) -> None:
         ServerClient(spec.endpoints, spec.identifier).check()
 
 
-def create_backend(config: "RunConfig") -> Backend:
-    """The backend for a `RunConfig`: our in-process engine for local weights, LMQL's own otherwise."""
+def create_backend(config: "RunConfig", spec: ModelSpec | None = None) -> Backend:
+    """The backend for `spec` (default: the run's task model) with the run's settings: our in-process
+    engine for local weights, a server client for servers, LMQL's own otherwise."""
     from promptbreeder.backends.lmql.backend import LMQLBackend, LMQLLocalBackend
 
-    spec = config.model_spec  # resolved once per run
+    spec = spec or config.model_spec  # resolved once per run
     chat = chat_format(spec)
     if spec.kind == "servers":
         from promptbreeder.backends.lmql.servers import LMQLServersBackend

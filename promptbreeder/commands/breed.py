@@ -20,7 +20,7 @@ PROG = "promptbreeder"
 
 # Presentation only: which heading each setting's flag appears under in --help.
 FLAG_GROUPS: dict[str, tuple[str, ...]] = {
-    "model and backend": ("model_name_or_path", "device", "dtype", "decoder_options_override", "is_async",
+    "model and backend": ("model_name_or_path", "mutation_model", "scorer_model", "device", "dtype", "decoder_options_override", "is_async",
                           "client_batch_size", "server_batch_size", "chunk_size"),
     "day care and task": ("day_care_dir", "task", "fitness_test_suite"),
     "evolution": ("population_size", "initial_prompts_per_unit", "evolution_generations", "elitism", "num_eda_samples",
@@ -39,7 +39,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
 DASHED_ALIASES = ("dry_run",)  # also spelled with a dash, as other tools spell it
 
 _METAVARS = {
-    "model_name_or_path": "MODEL", "day_care_dir": "DIR", "task": "NAME", "decoder_options_override": "DECODER",
+    "model_name_or_path": "MODEL", "mutation_model": "MODEL", "scorer_model": "MODEL", "day_care_dir": "DIR", "task": "NAME", "decoder_options_override": "DECODER",
     "fitness_test_suite": "FILE", "wandb_project": "NAME", "heldout_fraction": "FRACTION",
     "continue_run_number": "RUN", "mutation_temperature_min": "T", "mutation_temperature_max": "T",
     "quality_min_logprob": "LOGPROB", "quality_min_relevance": "GAIN",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from promptbreeder.backends.base import Backend, query_holes
 from promptbreeder.backends.chat import ChatFormat, check_not_mixed
@@ -91,14 +91,16 @@ class DayCare:
                     return folder / f"{name}.lmql"
         return None
 
-    def check_chat_format(self, chat_format: ChatFormat, task: str) -> None:
-        """Raise DayCareError, naming the file, for a query override the model's chat format cannot render
-        (an override that spells out ChatML markers, run on a model with another template)."""
+    def check_chat_format(self, chat_format: ChatFormat | Callable[[str], ChatFormat], task: str) -> None:
+        """Raise DayCareError, naming the file, for a query override its model's chat format cannot render
+        (an override that spells out ChatML markers, run on a model with another template).
+        `chat_format` is one format, or the format of the model that runs each query name."""
         for name in self.query_names(task):
             path = self.query_file(name, task)
             if path is not None:
                 try:
-                    chat_format.check(self.query_text(name, task), str(path))
+                    fmt = chat_format(name) if callable(chat_format) else chat_format
+                    fmt.check(self.query_text(name, task), str(path))
                 except UsageError as exc:
                     raise fail(path, "$", str(exc).removeprefix(f"{path}: ")) from None
 

@@ -42,8 +42,9 @@ class Breeder:
     """
 
     def __init__(self, config: RunConfig, genome: Genome, *, store: RunStore, progress: ProgressHook | None = None,
-                 log_line: Callable[[str], None] | None = None):
+                 log_line: Callable[[str], None] | None = None, report_extras: dict[str, Any] | None = None):
         self.config = config
+        self.report_extras = report_extras or {}  # facts of the run the genome does not know (its models)
         self.genome = genome
         self.store = store
         self.progress = progress
@@ -164,6 +165,7 @@ class Breeder:
         if self.generation is None:
             raise RunError("there is nothing to report: the run has not started")
         report = self.genome.report(self.population, self.generation)
+        report.update(self.report_extras)
         report["generation"] = self.generation
         if self.stopped:
             report["stopped"] = self.stopped

@@ -44,8 +44,8 @@ class StopSignals:
 
     SIGNALS = ("SIGINT", "SIGTERM")
 
-    def __init__(self, out: TextIO = sys.stderr):
-        self.out = out
+    def __init__(self, out: TextIO | None = None):
+        self.out = out or sys.stderr  # looked up now, not at import: stderr may have been redirected since
         self.reason: str | None = None
         self._previous: dict[int, Any] = {}
 

@@ -12,9 +12,10 @@ from promptbreeder.tracking.base import RunInfo, Tracker
 
 
 class ConsoleTracker(Tracker):
-    def __init__(self, out: TextIO = sys.stderr, verbose: bool = False, bar: bool | None = None):
-        self.out, self.verbose = out, verbose
-        self.enabled = bar if bar is not None else bool(getattr(out, "isatty", lambda: False)())
+    def __init__(self, out: TextIO | None = None, verbose: bool = False, bar: bool | None = None):
+        # looked up per tracker, not at import: whoever redirected stderr since then gets the lines
+        self.out, self.verbose = out or sys.stderr, verbose
+        self.enabled = bar if bar is not None else bool(getattr(self.out, "isatty", lambda: False)())
         self.bar: tqdm | None = None
 
     def start(self, run: RunInfo) -> None:

@@ -135,8 +135,8 @@ def test_a_run_through_two_real_servers_survives_one_dying(tmp_path, monkeypatch
         shutil.copytree(ROOT / "day_care", day_care, ignore=shutil.ignore_patterns("runs", "debug_runs"))
         made = []
 
-        def backend_for(config):
-            made.append(create_backend(config))
+        def backend_for(config, spec=None):
+            made.append(create_backend(config, spec))
             return made[-1]
 
         monkeypatch.setattr(app, "create_backend", backend_for)

@@ -81,7 +81,7 @@ def world(request):
 def test_a_run_logs_fitness_and_mutation_entropy_per_generation_and_keeps_them_on_units(monkeypatch, day_care,
                                                                                         breeding_config):
     backend = EntropyBackend(world, entropy=lambda r: [0.25] if r.name.startswith("fitness") else [2.0, 4.0])
-    monkeypatch.setattr(app, "create_backend", lambda c: backend)
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: backend)
     assert app.run(breeding_config(), out=io.StringIO()) == 0
     run_dir = day_care / TASK / "runs" / "run_1"
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]

@@ -38,7 +38,7 @@ def test_the_simulated_counts_are_what_a_run_with_the_same_replies_asks(monkeypa
     dc = load_day_care(cfg.day_care_dir)
     projection, simulated, _ = simulate(cfg, dc, dc.task(TASK), KINDS["prompt"])
     backend = FakeBackend(responder=KINDS["prompt"].plausible_reply)
-    monkeypatch.setattr(app, "create_backend", lambda c: backend)
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: backend)
     assert app.run(cfg, out=io.StringIO()) == 0
     asked: dict[str, int] = {}
     for request in backend.requests:
@@ -83,7 +83,7 @@ def test_an_hpo_dry_run_simulates_with_a_stand_in_and_times_the_objective_once(m
         "objective": {"type": "python", "function": f"{module}:score"}}))
     cfg = resolve_config({"task": "toy", "day_care_dir": str(folder), "population_size": 4,
                           "evolution_generations": 3, "dry_run": True}, None)
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=KINDS["config"].plausible_reply))
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: FakeBackend(responder=KINDS["config"].plausible_reply))
     out = io.StringIO()
     assert app.run(cfg, out=out) == 0
     import sys
@@ -95,7 +95,7 @@ def test_an_hpo_dry_run_simulates_with_a_stand_in_and_times_the_objective_once(m
 
 
 def test_a_dry_run_through_the_app_starts_nothing(monkeypatch, day_care, breeding_config):
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=KINDS["prompt"].plausible_reply))
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: FakeBackend(responder=KINDS["prompt"].plausible_reply))
     out = io.StringIO()
     assert app.run(breeding_config(dry_run=True), out=out) == 0
     assert "dry run of arithmetic_1_digit_addition: 4 units, 3 generations" in out.getvalue()

@@ -189,3 +189,24 @@ def test_a_model_the_server_does_not_serve_stops_before_a_run_folder(server, shi
     assert code == 2 and len(message.splitlines()) == 1
     assert f"{server.url}/models does not serve 'smollm2-135m'; it serves: {server.model_dir}" in message
     assert not (shipped_day_care / TASK / "runs").exists()
+
+
+def test_the_embedded_model_answers_while_a_server_writes_the_prompts(server, tmp_path, capsys):
+    root = Path(__file__).resolve().parents[2] / "day_care"
+    day_care = day_care_copy(root, tmp_path, "roles")
+    flags = RUN_FLAGS + ["--day_care_dir", str(day_care), "--model_name_or_path", "smollm2-135m",
+                         "--mutation_model", server.model_string]
+    assert cli.main(flags) == 0
+    text = capsys.readouterr().out
+    run_dir = day_care / TASK / "runs" / "run_1"
+    with sqlite3.connect(run_dir / "cache.sqlite") as db:
+        rows = list(db.execute("SELECT name, model FROM calls"))
+    served = resolve_model(server.model_string).identity
+    assert {model for name, model in rows if name.startswith("fitness_")} == {"smollm2-135m"}
+    assert {model for name, model in rows if not name.startswith("fitness_")} == {served}
+    assert {name for name, _ in rows} >= {"init_prompt", "fitness_noCoT"}
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["models"]["mutation"]["model"] == server.model_string
+    assert report["models"]["task"] == {"model": "smollm2-135m",
+                                        "chat_format": report["models"]["task"]["chat_format"]}
+    assert "model queries by role: task (smollm2-135m) " in text and f"mutation ({server.model_string}) " in text

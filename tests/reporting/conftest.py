@@ -62,7 +62,7 @@ def generation_world(request):
 
 def breed(monkeypatch, day_care: Path, task: str, responder, **settings) -> Path:
     """app.run on `task` of `day_care` with a fake backend; returns the run folder."""
-    monkeypatch.setattr(app, "create_backend", lambda c: FakeBackend(responder=responder))
+    monkeypatch.setattr(app, "create_backend", lambda c, spec=None: FakeBackend(responder=responder))
     values = {"task": task, "day_care_dir": str(day_care), "population_size": 4, "evolution_generations": 3}
     assert app.run(resolve_config(values | settings, None), out=io.StringIO()) == 0
     runs = sorted((day_care / task / "runs").iterdir(), key=lambda p: int(p.name.removeprefix("run_")))

@@ -313,7 +313,7 @@ def test_a_text_task_runs_end_to_end_through_the_app(tmp_path, text_dir, monkeyp
         return {"REASONING": " one more word\n", "SOLUTION": request.inputs["current"] + f" w{request.seed % 97}\n"}
 
     backend = FakeBackend(responder=improve)
-    monkeypatch.setattr(app, "create_backend", lambda config: backend)
+    monkeypatch.setattr(app, "create_backend", lambda config, spec=None: backend)
     config = resolve_config({"task": "toy_text", "day_care_dir": str(tmp_path), "population_size": 2,
                              "evolution_generations": 2, "use_wandb": True}, None)
     out = io.StringIO()

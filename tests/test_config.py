@@ -74,6 +74,9 @@ def test_shipped_smoke_and_paper_configs_resolve():
     paper = resolve_config({"task": "t"}, REPO_CONFIGS / "paper.yaml")
     assert (paper.population_size, paper.initial_prompts_per_unit, paper.fitness_batch_size) == (50, 2, 100)
     assert paper.test_CoT and paper.test_noCoT
+    vllm = resolve_config({"task": "t"}, REPO_CONFIGS / "vllm.yaml")
+    assert vllm.model_name_or_path.startswith("openai-compat:") and vllm.mutation_model.startswith("openai-compat:")
+    assert vllm.mutation_model.endswith(":8001/v1") and vllm.scorer_model is None
 
 
 def test_round_trip_through_dict():

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-from promptbreeder.backends import chat_format, check_reachable, create_backend
+from promptbreeder.backends import chat_format, check_reachable, check_runnable, create_backend
 from promptbreeder.backends.server.http import ServerUnavailable
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.backends.roles import ROLES, RoleBackend, role_of
@@ -52,6 +52,7 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
     attention = _attention_queries(config, specs["task"], day_care, task)  # checked before a run folder exists
     # so is every query override's chat format (under the model of its role), and every server
     day_care.check_chat_format(lambda name: chat_format(specs[role_of(name)]), task.name)
+    day_care.check_overrides(task.name, lambda name, text, path: check_runnable(specs[role_of(name)], text, path))
     for spec in {s.identity: s for s in specs.values()}.values():
         check_reachable(spec)
     store = open_store(task, config)
@@ -73,7 +74,8 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
             usage, role_usage = backend.usage, backend.role_usage
             store.log("usage", **{role: {"model": models[role], "calls": role_usage[role].calls,
                                          "cached_calls": role_usage[role].cached_calls,
-                                         "generated_tokens": role_usage[role].generated_tokens} for role in ROLES})
+                                         "generated_tokens": role_usage[role].generated_tokens,
+                                         **_server_usage(backend.backends[role])} for role in ROLES})
     finally:
         cache.close()
     if usage.calls and usage.failed_calls == usage.calls:
@@ -103,6 +105,13 @@ def _attention_queries(config: RunConfig, model: ModelSpec, day_care: DayCare, t
         raise UsageError("return_attention needs a local model (our engine computes the weights); "
                          f"{config.model_name_or_path!r} runs elsewhere")
     return names
+
+
+def _server_usage(backend) -> dict[str, Any]:
+    """What an OpenAI-compatible server reported in `usage` (its own token counts) and the retries it
+    needed, for the run's usage event; nothing for other backends."""
+    server = getattr(getattr(backend, "inner", None), "server", None)
+    return {"server": dataclasses.asdict(server.usage)} if server is not None else {}
 
 
 def _model_name(config: RunConfig, role: str) -> str:

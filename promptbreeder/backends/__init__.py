@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, QueryResult, Usage
 from promptbreeder.backends.models import ModelSpec, chat_format, resolve_model
+from promptbreeder.errors import UsageError
 
 __all__ = ["Backend", "DecoderOptions", "ModelSpec", "QueryRequest", "QueryResult", "Usage", "chat_format",
-           "check_reachable", "create_backend", "resolve_model"]
+           "check_reachable", "check_runnable", "create_backend", "resolve_model"]
 
 if TYPE_CHECKING:
     from promptbreeder.config import RunConfig
@@ -22,6 +24,21 @@ def check_reachable(spec: ModelSpec) -> None:
         from promptbreeder.backends.server.http import ServerClient
 
         ServerClient(spec.endpoints, spec.identifier).check()
+
+
+def check_runnable(spec: ModelSpec, query: str, source: str) -> None:
+    """Raise UsageError (naming `source`) for a query `spec`'s backend cannot run: on an OpenAI-compatible
+    server, a `distribution` clause (it needs log-probabilities, which servers are not asked for) or a
+    constraint the client cannot check (see backends/server/constraints.py)."""
+    if spec.kind != "openai_compat":
+        return
+    from promptbreeder.backends.server.constraints import split_constraints
+
+    if re.search(r"^\s*distribution\b", query, re.M):
+        raise UsageError(f"{source}: a distribution clause needs the model's log-probabilities, which"
+                         f" {spec.identifier} is not asked for on an OpenAI-compatible server; run this query"
+                         " on a local model, or generate the answer under a constraint instead")
+    split_constraints(query, source)
 
 
 def create_backend(config: "RunConfig", spec: ModelSpec | None = None) -> Backend:

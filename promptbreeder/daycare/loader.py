@@ -91,18 +91,23 @@ class DayCare:
                     return folder / f"{name}.lmql"
         return None
 
-    def check_chat_format(self, chat_format: ChatFormat | Callable[[str], ChatFormat], task: str) -> None:
-        """Raise DayCareError, naming the file, for a query override its model's chat format cannot render
-        (an override that spells out ChatML markers, run on a model with another template).
-        `chat_format` is one format, or the format of the model that runs each query name."""
+    def check_overrides(self, task: str, check: Callable[[str, str, str], None]) -> None:
+        """`check(name, text, path)` on every query override the task can use; its UsageError becomes a
+        DayCareError naming the file (so what a model cannot run stops a run before it starts)."""
         for name in self.query_names(task):
             path = self.query_file(name, task)
             if path is not None:
                 try:
-                    fmt = chat_format(name) if callable(chat_format) else chat_format
-                    fmt.check(self.query_text(name, task), str(path))
+                    check(name, self.query_text(name, task), str(path))
                 except UsageError as exc:
                     raise fail(path, "$", str(exc).removeprefix(f"{path}: ")) from None
+
+    def check_chat_format(self, chat_format: ChatFormat | Callable[[str], ChatFormat], task: str) -> None:
+        """Raise DayCareError, naming the file, for a query override its model's chat format cannot render
+        (an override that spells out ChatML markers, run on a model with another template).
+        `chat_format` is one format, or the format of the model that runs each query name."""
+        self.check_overrides(task, lambda name, text, path: (
+            chat_format(name) if callable(chat_format) else chat_format).check(text, path))
 
     def _find_query(self, name: str, task: str | None) -> str:
         if QUERY_NAME.match(name):

@@ -53,3 +53,17 @@ def test_every_shipped_query_can_run_on_a_text_server_and_keeps_its_holes(name, 
     query_compiles(text)
     renamed = {v.hole: v.variable for v in validators}
     assert {renamed.get(h, h) for h in query_holes(text)} == set(query_holes(package_query_text(name)))
+
+
+def test_what_a_server_cannot_run_is_refused_before_the_run_names_the_file():
+    from promptbreeder.backends import check_runnable
+    from promptbreeder.backends.models import ModelSpec
+
+    server = ModelSpec("openai_compat", "tiny", ("http://127.0.0.1:8000/v1",), identity="openai-compat:tiny")
+    likelihood = package_query_text("fitness_noCoT_likelihood")
+    with pytest.raises(UsageError, match=r"my\.lmql: a distribution clause needs the model's log-probabilities"):
+        check_runnable(server, likelihood, "my.lmql")
+    with pytest.raises(UsageError, match=r"my\.lmql: the constraint `len\(X\) > 3` cannot be checked"):
+        check_runnable(server, '"[X]" where len(X) > 3\n', "my.lmql")
+    check_runnable(server, package_query_text("fitness_noCoT"), "fitness_noCoT.lmql")
+    check_runnable(ModelSpec("embedded", "smollm2-135m"), likelihood, "my.lmql")  # local models score text

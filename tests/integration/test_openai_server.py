@@ -209,4 +209,7 @@ def test_the_embedded_model_answers_while_a_server_writes_the_prompts(server, tm
     assert report["models"]["mutation"]["model"] == server.model_string
     assert report["models"]["task"] == {"model": "smollm2-135m",
                                         "chat_format": report["models"]["task"]["chat_format"]}
+    usage = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()][-1]
+    assert usage["event"] == "usage" and "server" not in usage["task"]
+    assert usage["mutation"]["server"]["requests"] > 0 and usage["mutation"]["server"]["completion_tokens"] > 0
     assert "model queries by role: task (smollm2-135m) " in text and f"mutation ({server.model_string}) " in text

@@ -124,3 +124,19 @@ def test_an_unreachable_server_is_named():
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(ModelError, match=rf"cannot reach the server at {url}/models: ConnectError"):
         ServerClient([url], "tiny").check()
+
+
+def test_a_run_against_an_unreachable_server_stops_with_one_line_before_a_run_folder(shipped_day_care, tmp_path,
+                                                                                     capsys):
+    from promptbreeder import cli
+
+    served = tmp_path / "tiny"
+    served.mkdir()
+    (served / "config.json").write_text("{}")
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    code = cli.main(["--day_care_dir", str(shipped_day_care), "--task", "arithmetic_1_digit_addition",
+                     "--model_name_or_path", f"openai-compat:{served}@{url}"])
+    message = capsys.readouterr().err.strip()
+    assert code == 2 and len(message.splitlines()) == 1
+    assert message.startswith(f"promptbreeder: error: cannot reach the server at {url}/models: ConnectError")
+    assert not (shipped_day_care / "arithmetic_1_digit_addition" / "runs").exists()

@@ -33,10 +33,14 @@ from promptbreeder.tracking.wandb_tracker import WandbTracker
 
 
 def open_store(task: TaskFolder, config: RunConfig) -> RunStore:
+    """The run's store, claimed for this process (a run another process is running is refused)."""
     runs_dir = task.dir / ("debug_runs" if config.debug_mode else "runs")
     if config.continue_run_number is None:
-        return RunStore.create(runs_dir, config.to_dict())
+        store = RunStore.create(runs_dir, config.to_dict())
+        store.claim()
+        return store
     store = RunStore.open(runs_dir, config.continue_run_number)
+    store.claim()
     store.check_continue(config.to_dict(), changeable_settings(), defaults=dataclasses.asdict(RunConfig()))
     store.update_budget(config.to_dict())
     return store
@@ -78,6 +82,7 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
                                          **_server_usage(backend.backends[role])} for role in ROLES})
     finally:
         cache.close()
+        store.release()
     if usage.calls and usage.failed_calls == usage.calls:
         raise RunError(f"every one of {usage.calls} model queries failed; see {store.folder / 'events.jsonl'}")
     print(text, file=out)

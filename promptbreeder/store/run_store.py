@@ -5,6 +5,8 @@
                              completed step, each written atomically and tagged with FORMAT_VERSION
     events.jsonl             append-only log of what happened (one JSON object per line)
     cache.sqlite             every model call and fitness result (see cache.py)
+    run.lock                 held (an exclusive `flock`) by the one process running the run: a second
+                             process, on this machine or another sharing the folder, is refused
 
 A killed run (even `kill -9`) leaves at worst a stray temporary file and a torn last event line; both
 are ignored on reading, and the run continues from its last complete snapshot.
@@ -12,9 +14,11 @@ are ignored on reading, and the run continues from its last complete snapshot.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +46,32 @@ class RunStore:
         if not match:
             raise UsageError(f"{self.folder} is not a run folder (expected a name like run_3)")
         self.number = int(match.group(1))
+        self._lock_fd: int | None = None
+
+    # -- one process per run ------------------------------------------------------------------------
+
+    def claim(self) -> None:
+        """Hold the run's lock until `release` (or the process ends, however it ends: the system drops
+        the lock of a killed process). Raises UsageError while another process holds it."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.folder / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise UsageError(f"run {self.number} in {self.folder.parent} is being run by {holder}; wait for it to"
+                             " end (one process runs a run) or start a new run") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                  .encode(), 0)
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing drops the flock
+            self._lock_fd = None
 
     # -- creating and finding runs ---------------------------------------------------------------
 

@@ -127,3 +127,23 @@ def test_a_setting_newer_than_the_run_counts_as_its_default(tmp_path):
     store.check_continue(newer, MAY_CHANGE, defaults={"operator_selection": "uniform"})
     with pytest.raises(UsageError, match="operator_selection: run has 'uniform', asked 'bandit'"):
         store.check_continue(CONFIG | {"operator_selection": "bandit"}, MAY_CHANGE, defaults={"operator_selection": "uniform"})
+
+
+def test_one_process_runs_a_run_and_a_killed_one_lets_go(tmp_path):
+    store = RunStore.create(tmp_path / "runs", {"seed": 1})
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from promptbreeder.store.run_store import RunStore; "
+        f"RunStore({str(store.folder)!r}).claim(); print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UsageError, match=rf"run 1 in .* is being run by process {holder.pid} on .* since"
+                                             r" .*; wait for it to end \(one process runs a run\)"):
+            RunStore.open(tmp_path / "runs", 1).claim()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    again = RunStore.open(tmp_path / "runs", 1)
+    again.claim()  # the system dropped the killed process's lock
+    again.claim()  # claiming twice in one process is a no-op
+    again.release()

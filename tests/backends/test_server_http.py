@@ -75,6 +75,11 @@ def test_a_completion_carries_the_model_and_key_and_counts_the_servers_usage(ser
     assert seen[0]["path"] == "/v1/completions" and seen[0]["body"]["model"] == "tiny"
     assert seen[0]["auth"] == "Bearer sk-test"
     assert (client.usage.requests, client.usage.prompt_tokens, client.usage.completion_tokens) == (1, 9, 2)
+    assert client.usage.cost is None  # this server does not say what a request cost
+    script[:] = [(200, {**COMPLETION, "usage": {"prompt_tokens": 9, "completion_tokens": 2, "cost": 0.0004}})]
+    complete(client, {"prompt": "2+3="})
+    complete(client, {"prompt": "2+4="})
+    assert client.usage.cost == pytest.approx(0.0008) and client.usage.requests == 3
 
 
 def test_busy_and_failing_answers_are_retried_with_backoff(server):

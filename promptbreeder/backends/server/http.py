@@ -44,6 +44,9 @@ class ServerUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
+    # money, where the server says what a request cost (`usage.cost`: OpenRouter and other gateways);
+    # None while no answer said so (we keep no price lists: they change, and differ per contract)
+    cost: float | None = None
     by_url: dict[str, int] = field(default_factory=dict)
 
 
@@ -155,6 +158,8 @@ class ServerClient:
         self.usage.requests += 1
         self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
         self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
+        if isinstance(usage.get("cost"), (int, float)):
+            self.usage.cost = (self.usage.cost or 0.0) + float(usage["cost"])
         self.usage.by_url[url] = self.usage.by_url.get(url, 0) + 1
         return data
 

@@ -41,8 +41,12 @@ def open_store(task: TaskFolder, config: RunConfig) -> RunStore:
         return store
     store = RunStore.open(runs_dir, config.continue_run_number)
     store.claim()
-    store.check_continue(config.to_dict(), changeable_settings(), defaults=dataclasses.asdict(RunConfig()))
-    store.update_budget(config.to_dict())
+    try:
+        store.check_continue(config.to_dict(), changeable_settings(), defaults=dataclasses.asdict(RunConfig()))
+        store.update_budget(config.to_dict())
+    except BaseException:
+        store.release()  # refused: the run stays free for a continue with the right settings
+        raise
     return store
 
 
@@ -65,8 +69,9 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
           f" {config.evolution_generations} generations, model {RoleBackend({}, models).describe()}",
           file=out, flush=True)
     started = time.perf_counter()
-    cache = CallCache(store.cache_path)
+    cache = None
     try:
+        cache = CallCache(store.cache_path)
         with StopSignals() as signals, _role_backends(config, attention, store, cache, models) as backend:
             stop = first_reason(lambda: signals.reason, Budgets(config, lambda: backend.usage).reached)
             try:
@@ -81,7 +86,8 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
                                          "generated_tokens": role_usage[role].generated_tokens,
                                          **_server_usage(backend.backends[role])} for role in ROLES})
     finally:
-        cache.close()
+        if cache is not None:
+            cache.close()
         store.release()
     if usage.calls and usage.failed_calls == usage.calls:
         raise RunError(f"every one of {usage.calls} model queries failed; see {store.folder / 'events.jsonl'}")

@@ -139,3 +139,22 @@ def test_out_of_memory_halves_the_batch_and_the_run_goes_on(real_backend, monkey
     got = run(lambda: without_prefix_cache(engine, lambda: generate(engine, prompts, max_tokens=6)))
     assert got == expected, "the same tokens, in smaller batches"
     assert flaky.failures == 1 and engine.stats.oom_halvings == halvings + 1 and engine.max_batch_size == 2
+
+
+def test_a_reset_engine_computes_every_prompt_token_again(real_backend):
+    engine = real_backend.engine
+    prompts = [SYSTEM + f"What is {a} plus {b}?<|im_end|>\n<|im_start|>assistant\n" for a, b in [(4, 4), (2, 7)]]
+
+    def reused_and_tokens():
+        before = engine.stats.shared_prefix_tokens
+        tokens = real_backend.client.run_in_engine_thread(generate, engine, prompts)
+        return engine.stats.shared_prefix_tokens - before, tokens
+
+    engine.reset_caches()
+    cold, tokens = reused_and_tokens()  # only the prefix the two prompts share within the batch
+    warm, warm_tokens = reused_and_tokens()  # the whole prompts, computed by the call before
+    engine.reset_caches()
+    assert engine._live is None and len(engine.prefix_cache) == 0
+    again, again_tokens = reused_and_tokens()
+    assert warm > cold and again == cold, "after a reset nothing of the earlier calls is reused"
+    assert tokens == warm_tokens == again_tokens

@@ -65,6 +65,14 @@ class HFEngine:
         self.prefix_cache = PrefixCache(0 if sliding else prefix_cache_mb * 2**20)
         self._live: LiveBatch | None = None  # the last batch's cache, kept for LMQL's next call
 
+    def reset_caches(self) -> None:
+        """Forget every computed prompt state: the prefix cache and the last batch's live states (which the
+        next call would otherwise continue, and store back into the prefix cache). After this the engine
+        computes every prompt token again, as a cold one does: what a benchmark's repeats must start from."""
+        with self.lock:
+            self._live = None
+            self.prefix_cache.clear()
+
     # -- generation -------------------------------------------------------------------------------
 
     def attention(self, token_ids: list[int]) -> torch.Tensor:

@@ -134,9 +134,14 @@ def _role_backends(config: RunConfig, names: list[str], store: RunStore, cache: 
     """One cached backend per distinct model, each role pointing at its model's; the task model's captures
     attention for the queries `names` (return_attention)."""
     specs, made = config.role_specs, {}
-    for spec in specs.values():
-        if spec.identity not in made:
-            made[spec.identity] = CachingBackend(create_backend(config, spec), cache, model=spec.identity)
+    try:
+        for spec in specs.values():
+            if spec.identity not in made:
+                made[spec.identity] = CachingBackend(create_backend(config, spec), cache, model=spec.identity)
+    except BaseException:  # a model that cannot be loaded: the ones loaded already are let go
+        for backend in made.values():
+            backend.close()
+        raise
     if names:
         made[specs["task"].identity].inner.capture_attention(names, store.folder / "attention")
     return RoleBackend({role: made[spec.identity] for role, spec in specs.items()}, models)

@@ -30,13 +30,11 @@ from typing import Callable, Mapping
 
 from promptbreeder.errors import ModelError, UsageError
 
-ROLES = ("system", "user", "assistant")
 ROLE_TAG = re.compile(r"\{:(system|user|assistant)\}")
 CHATML_MARKERS = ("<|im_start|>", "<|im_end|>")  # what every query hard-coded before role tags
 
 # (role before, role) -> text between them; None is the start of the prompt
 Glue = Mapping[tuple[str | None, str], str]
-TRANSITIONS = ((None, "system"), (None, "user"), ("system", "user"), ("user", "assistant"), ("assistant", "user"))
 
 CHATML_GLUE: dict[tuple[str | None, str], str] = {
     (None, "system"): "<|im_start|>system\n",

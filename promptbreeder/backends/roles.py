@@ -58,9 +58,7 @@ class RoleBackend(Backend):
         return self.backends["task"].can_score_text
 
     def text_logprobs(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
-        scored = self.backends["task"].text_logprobs(pairs)
-        self.usage.scored_texts = getattr(self.backends["task"].usage, "scored_texts", 0)
-        return scored
+        return self.backends["task"].text_logprobs(pairs)
 
     @property
     def can_embed_text(self) -> bool:

@@ -43,7 +43,7 @@ class OpenAICompatBackend(LMQLBackend):
 
         models.offline()
         lmql_fixes.apply()
-        self.served_model, self.tokenizer_dir = model, str(tokenizer_dir)
+        self.tokenizer_dir = str(tokenizer_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_dir, local_files_only=True)
         self.server = ServerClient(base_urls, model, concurrency=client_batch_size, timeout=timeout,
                                    max_retries=max_retries)
@@ -62,10 +62,6 @@ class OpenAICompatBackend(LMQLBackend):
         factory = lmtp_model(self.tokenizer_dir, inprocess=True, tokenizer=self.tokenizer_dir)
         factory.inprocess_client_constructor_factory = lambda identifier, **kwargs: self.client
         return lmql.LLM(self.tokenizer_dir, adapter=factory(), configuration={})
-
-    def check(self) -> None:
-        """Raise ModelError unless every server answers and serves the model (before a run starts)."""
-        self.server.check()
 
     async def run_batch(self, requests: list[QueryRequest]) -> list[QueryResult]:
         self.server.unavailable = None

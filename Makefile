@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast bench bench-hpo bench-breed clean
+.PHONY: setup demo test test-fast bench bench-memory bench-hpo bench-breed clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,14 @@ bench: setup
 	$(PY) bench/throughput.py
 	$(PY) bench/generation.py
 
-# methods x tasks x seeds at 30 evaluations; resumable (bench/results/hpo/runs.jsonl), table + plot there
+# resident memory after each generation of a 10-generation run; last line growth=<% from generation 2 to the end>
+bench-memory: setup
+	$(PY) bench/memory.py $(ARGS)
+
+# methods x tasks x seeds at 30 evaluations; resumable (bench/results/hpo/runs.jsonl, kept in git), table + plot
+# there. ARGS="--split test": the 20 tasks no setting was chosen on (bench/results/hpo_test/)
 bench-hpo: setup
-	$(PY) bench/hpo.py
+	$(PY) bench/hpo.py $(ARGS)
 
 # bred prompt vs best baseline on held-out data, tasks x 3 seeds on the embedded model; resumable
 # (bench/results/breed/runs.jsonl); table + plot there and docs/breeding_results.md. ARGS=--quick: one task, one seed

@@ -1,12 +1,16 @@
 """One real breeding generation: our breeder against raw batched HF `generate` on the same prompts.
 
 A population is initialised (not timed); then one generation (fitness of every pair on its batch,
-mutations, retries) runs through our backend and is timed. Raw HF then generates, greedily and in
-batches of `--server_batch_size`, the same number of tokens from the prompts of every single-answer
-query that generation sent (rendered prompt up to the answer). Our time covers the whole generation
-(interpreting queries, mutation, scoring); raw only the generate calls. Finally the same generation
-is replayed from its starting snapshot to show what a repeated evaluation costs.
-Last line: `ratio=<ours/raw>` (tokens per second). Usage: python bench/generation.py [--population 8]
+mutations, retries) runs through our backend and is timed. What is warm: the initialisation ran on the
+same engine, so the queries are compiled and the prompt cache holds what initialising computed (the
+units' prompts among it), as in a real run, where generation 1 always follows generation 0.
+Raw HF (`bench/raw.py`) then generates, greedily, the same number of tokens from the prompts of every
+single-answer query that generation sent (rendered prompt up to the answer), sorted by prompt length,
+at batch sizes 1/8/16/32/all; its best batch size is the baseline. Our time covers the whole generation
+(interpreting queries, mutation, scoring); raw only the generate calls. Finally the same generation is
+replayed from its starting snapshot to show what a repeated evaluation costs.
+Last line: `ratio=<raw's best seconds / ours>` (> 1: ours is faster).
+Usage: python bench/generation.py [--population 8] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+import raw
 
 from promptbreeder.backends.caching import CachingBackend
 from promptbreeder.backends.lmql.backend import LMQLLocalBackend
 from promptbreeder.backends.models import resolve_model
-from promptbreeder.config import resolve_config
+from promptbreeder.config import RunConfig, resolve_config
 from promptbreeder.daycare.loader import load_day_care
 from promptbreeder.evolution import Breeder
 from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
@@ -46,27 +50,16 @@ class Recording(CachingBackend):
         return results
 
 
-def raw_generate(engine, jobs: list[tuple[str, int]], batch_size: int) -> float:
-    """Seconds raw batched greedy `generate` takes to produce `n` tokens after each prompt."""
-    tokenizer = engine.tokenizer
-    tokenizer.padding_side = "left"
-    jobs = sorted(jobs, key=lambda job: job[1])  # similar lengths together, as a careful user would
-    started = time.perf_counter()
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start : start + batch_size]
-        batch = tokenizer([p for p, _ in chunk], return_tensors="pt", padding=True, add_special_tokens=False).to(engine.device)
-        with torch.inference_mode():
-            engine.model.generate(**batch, max_new_tokens=max(n for _, n in chunk), min_new_tokens=max(n for _, n in chunk),
-                                  do_sample=False, pad_token_id=engine.pad_token_id)
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--batch", type=int, default=8, help="fitness examples per tournament")
-    parser.add_argument("--server_batch_size", type=int, default=16)
+    defaults = RunConfig()  # ours runs as a run with default settings would, unless told otherwise
+    parser.add_argument("--server_batch_size", type=int, default=defaults.server_batch_size)
+    parser.add_argument("--client_batch_size", type=int, default=defaults.client_batch_size)
+    parser.add_argument("--chunk_size", type=int, default=defaults.chunk_size)
     parser.add_argument("--task", default="arithmetic_1_digit_addition")
+    parser.add_argument("--repeats", type=int, default=2, help="of each raw batch size")
     args = parser.parse_args()
 
     day_care = load_day_care(ROOT / "day_care")
@@ -75,9 +68,9 @@ def main() -> None:
     config = resolve_config({"task": task.name, "day_care_dir": str(ROOT / "day_care"), "population_size": args.population,
                              "initial_prompts_per_unit": 1, "evolution_generations": 1, "fitness_batch_size": args.batch,
                              "test_CoT": False, "server_batch_size": args.server_batch_size,
-                             "client_batch_size": 64, "chunk_size": 16}, None)
-    model = LMQLLocalBackend(resolve_model(config.model_name_or_path).local_dir(), client_batch_size=64,
-                             server_batch_size=args.server_batch_size, chunk_size=16)
+                             "client_batch_size": args.client_batch_size, "chunk_size": args.chunk_size}, None)
+    model = LMQLLocalBackend(resolve_model(config.model_name_or_path).local_dir(), client_batch_size=args.client_batch_size,
+                             server_batch_size=args.server_batch_size, chunk_size=args.chunk_size)
 
     def breeder_for(store, cache):
         backend = Recording(model, cache, model=config.model_name_or_path)
@@ -112,7 +105,9 @@ def main() -> None:
         if result.ok and not result.cached and len(holes) == 1 and result.prompt.endswith(holes[0]):
             jobs.append((result.prompt[: -len(holes[0])], max(result.generated_tokens, 1)))
     tokens = sum(n for _, n in jobs)
-    raw_seconds = model.client.run_in_engine_thread(raw_generate, model.engine, jobs, args.server_batch_size)
+    sweep = raw.sweep(lambda size: model.client.run_in_engine_thread(raw.generate_jobs, model.engine, jobs, size),
+                      args.repeats, print)
+    raw_size, raw_seconds, _ = raw.best_of(sweep)
 
     # the copy holds the run as it was before the generation; the cache already holds its calls
     replay, replay_backend = breeder_for(RunStore(work / "replay" / "run_1"), cache)
@@ -126,11 +121,11 @@ def main() -> None:
 
     print(f"generation of {args.population} units x {args.batch} examples: {calls} model queries, {len(jobs)} single-answer"
           f" prompts, {tokens} answer tokens")
-    print(f"ours (whole generation): {ours_seconds:.2f} s = {tokens / ours_seconds:.1f} tok/s")
+    print(f"ours (whole generation, after an untimed initialisation on the same engine): {ours_seconds:.2f} s = {tokens / ours_seconds:.1f} tok/s")
     print(f"  engine during it: {engine['generate_calls']} generate calls ({engine['rows']} rows, {engine['forward_passes']}"
           f" forward passes, {engine['prompt_tokens']} prompt tokens in), {engine['seconds']:.2f} s computing")
-    print(f"raw HF generate (same prompts, same token counts, generate calls only): {raw_seconds:.2f} s"
-          f" = {tokens / raw_seconds:.1f} tok/s")
+    print(f"raw HF generate (same prompts, same token counts, generate calls only), best batch size"
+          f" {raw_size or 'all'}: {raw_seconds:.2f} s = {tokens / raw_seconds:.1f} tok/s")
     print(f"repeated generation from the same snapshot: {replay_backend.usage.calls} model queries,"
           f" {replay_backend.usage.cached_calls} answered from the call cache, {replay.genome.evaluator.cached_results}"
           f" fitness results from the results cache, same population: {same}")

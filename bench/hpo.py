@@ -8,15 +8,20 @@ Methods × tasks × seeds at a fixed budget of objective evaluations. Methods:
   sampling conditioned on the history and a target score), candidates screened by the forest surrogate
   (`--surrogate llm`: by the LLM's own predictions instead, as LLAMBO does, several times slower).
 Each run's curve (score per evaluation) is appended to `<out>/runs.jsonl` as soon as it ends, so an
-interrupted benchmark resumes where it stopped. Then, per task, normalised regret (Bayesmark-like:
+interrupted benchmark resumes where it stopped. A row is reused only when everything that defines the run
+matches: method, task, seed, budget, the method's settings and the package version (`run_key`). Then, per task, normalised regret (Bayesmark-like:
 0 = the best score any run found, 1 = the mean score of random configurations) at the budget, mean and
 95% bootstrap interval over tasks × seeds per method, written to `<out>/table.md` and plotted over
-evaluations in `<out>/regret.png`. Usage: python bench/hpo.py [--budget 30] [--seeds 3] [--tasks ...]
+evaluations in `<out>/regret.png`.
+Tasks come in two splits: `dev` (the 5 tasks the methods' settings were chosen on) and `test` (the other
+20 `hpo_*` tasks of the day care, only ever reported).
+Usage: python bench/hpo.py [--split dev|test] [--budget 30] [--seeds 3] [--tasks ...] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import shutil
@@ -29,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from promptbreeder import __version__  # noqa: E402
 from promptbreeder.config import RunConfig  # noqa: E402
 from promptbreeder.daycare.loader import load_day_care  # noqa: E402
 from promptbreeder.evolution import Breeder  # noqa: E402
@@ -37,9 +43,10 @@ from promptbreeder.genomes.hpo.baselines import make_searcher, run_search  # noq
 from promptbreeder.genomes.hpo.regret import best_so_far, bootstrap_ci, normalised_regret  # noqa: E402
 from promptbreeder.store.run_store import RunStore  # noqa: E402
 
-DEFAULT_TASKS = ("hpo_random_forest_digits", "hpo_decision_tree_wine", "hpo_svm_breast_cancer",
+DEV_TASKS = ("hpo_random_forest_digits", "hpo_decision_tree_wine", "hpo_svm_breast_cancer",
                  "hpo_adaboost_iris", "hpo_mlp_diabetes")
 METHODS = ("random", "tpe", "ga", "ga_forest", "llambo")
+MODEL = "smollm2-135m"
 POPULATION = 6  # 6 evaluations to start, then up to 3 new ones per generation
 REFERENCE_SAMPLES = 64
 
@@ -49,7 +56,33 @@ class Budget(BaseException):
     the genome does not take it for a failing objective)."""
 
 
-def run_ours(task, day_care, seed: int, budget: int, backend, surrogate: str, method: str) -> list[float]:
+def method_options(method: str, surrogate: str) -> ConfigOptions | None:
+    """The config genome's settings of one of our methods (None for the baselines)."""
+    if method in ("random", "tpe"):
+        return None
+    llm = method == "llambo"
+    if not llm:
+        surrogate = "forest" if method == "ga_forest" else "none"
+    return ConfigOptions(warm_start="llm" if llm else "random", proposal="llm" if llm else "none",
+                         num_candidates=4 if surrogate == "llm" else 2, surrogate=surrogate)
+
+
+def run_settings(method: str, budget: int, surrogate: str) -> dict:
+    """Everything besides task and seed that decides what a run does: part of its resume key."""
+    options = method_options(method, surrogate)
+    settings = {"budget": budget, "version": __version__}
+    if options is not None:
+        settings.update(population=POPULATION, options=dataclasses.asdict(options))
+    if method == "llambo":
+        settings["model"] = MODEL
+    return settings
+
+
+def run_key(method: str, task: str, seed: int, settings: dict) -> str:
+    return json.dumps([method, task, seed, settings], sort_keys=True)
+
+
+def run_ours(task, day_care, seed: int, budget: int, backend, options: ConfigOptions) -> list[float]:
     scores: list[float] = []
 
     def objective(config):
@@ -58,11 +91,6 @@ def run_ours(task, day_care, seed: int, budget: int, backend, surrogate: str, me
         scores.append(float(task.objective(config)))
         return scores[-1]
 
-    llm = method == "llambo"
-    if not llm:
-        surrogate = "forest" if method == "ga_forest" else "none"
-    options = ConfigOptions(warm_start="llm" if llm else "random", proposal="llm" if llm else "none",
-                            num_candidates=4 if surrogate == "llm" else 2, surrogate=surrogate)
     config = RunConfig(task=task.name, population_size=POPULATION, evolution_generations=10 * budget, seed=seed)
     work = Path(tempfile.mkdtemp(prefix="pb-hpo-"))
     try:
@@ -99,15 +127,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
+    parser.add_argument("--split", choices=["dev", "test"], default="dev",
+                        help="dev: the 5 tasks settings were chosen on; test: the other hpo_* tasks (report only)")
+    parser.add_argument("--tasks", nargs="+", default=None, help="instead of a split")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--surrogate", choices=["none", "forest", "llm"], default="forest",
                         help="llambo's surrogate (ga_forest always uses the forest, ga none)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "hpo"))
+    parser.add_argument("--out", default=None, help="default: bench/results/hpo (dev) or bench/results/hpo_test (test)")
     parser.add_argument("--report_only", action="store_true", help="table and plot from the runs done so far")
     args = parser.parse_args()
 
-    out = Path(args.out)
+    day_care = load_day_care(ROOT / "day_care")
+    if args.tasks is None:
+        every = sorted(name for name in day_care.task_names if name.startswith("hpo_"))
+        args.tasks = list(DEV_TASKS) if args.split == "dev" else [n for n in every if n not in DEV_TASKS]
+    out = Path(args.out or ROOT / "bench" / "results" / ("hpo" if args.split == "dev" else "hpo_test"))
     out.mkdir(parents=True, exist_ok=True)
     runs_file = out / "runs.jsonl"
     done = {}
@@ -115,15 +149,16 @@ def main() -> None:
         for line in runs_file.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                done[(row["method"], row["task"], row["seed"], row["budget"])] = row
-    day_care = load_day_care(ROOT / "day_care")
+                done[run_key(row["method"], row["task"], row["seed"], row.get("settings", {}))] = row
     tasks = {name: day_care.task(name) for name in args.tasks}
+    settings = {method: run_settings(method, args.budget, args.surrogate) for method in args.methods}
     backend = None
     started = time.perf_counter()
-    for name, task in ([] if args.report_only else tasks.items()):
-        for method in args.methods:
-            for seed in range(args.seeds):
-                key = (method, name, seed, args.budget)
+    # cheapest methods first, then seed by seed over all tasks: an interrupted run leaves whole seeds
+    for method in ([] if args.report_only else args.methods):
+        for seed in range(args.seeds):
+            for name, task in tasks.items():
+                key = run_key(method, name, seed, settings[method])
                 if key in done:
                     continue
                 began = time.perf_counter()
@@ -134,10 +169,11 @@ def main() -> None:
                         from promptbreeder.backends.lmql.backend import LMQLLocalBackend
                         from promptbreeder.backends.models import resolve_model
 
-                        backend = LMQLLocalBackend(resolve_model("smollm2-135m").local_dir())
-                    curve = run_ours(task, day_care, seed, args.budget, backend, args.surrogate, method)
-                row = {"method": method, "task": name, "seed": seed, "budget": args.budget, "curve": curve,
-                       "seconds": round(time.perf_counter() - began, 2)}
+                        backend = LMQLLocalBackend(resolve_model(MODEL).local_dir())
+                    options = method_options(method, args.surrogate)
+                    curve = run_ours(task, day_care, seed, args.budget, backend, options)
+                row = {"method": method, "task": name, "seed": seed, "budget": args.budget,
+                       "settings": settings[method], "curve": curve, "seconds": round(time.perf_counter() - began, 2)}
                 with runs_file.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
                 done[key] = row
@@ -145,15 +181,19 @@ def main() -> None:
                       f" {len(curve)} evaluations, {row['seconds']:.1f} s", flush=True)
     if backend is not None:
         backend.close()
-    report(done, tasks, args, out)
+    current = {key: row for key, row in done.items()
+               if row["method"] in settings and key == run_key(row["method"], row["task"], row["seed"], settings[row["method"]])}
+    report(current, tasks, args, out)
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
 def report(done: dict, tasks: dict, args, out: Path) -> None:
-    rows = [r for r in done.values() if r["budget"] == args.budget and r["task"] in tasks and r["method"] in args.methods]
+    """`done`: the rows run with the current settings only."""
+    rows = [r for r in done.values() if r["task"] in tasks and r["method"] in args.methods]
+    finished = {(r["method"], r["task"], r["seed"]) for r in rows}
     # compare methods on the same ground: only (task, seed) pairs every method has finished
     complete = {(r["task"], r["seed"]) for r in rows
-                if all((m, r["task"], r["seed"], args.budget) in done for m in args.methods)}
+                if all((m, r["task"], r["seed"]) in finished for m in args.methods)}
     rows = [r for r in rows if (r["task"], r["seed"]) in complete]
     tasks = {name: task for name, task in tasks.items() if any(r["task"] == name for r in rows)}
     references = {name: reference_score(task) for name, task in tasks.items()}

@@ -1,122 +1,161 @@
-"""Throughput: the same prompts through our LMQL backend and through raw batched HF `generate`.
+"""Throughput: the same work through our LMQL backend and through raw HF at its best batch size.
 
-Both run in this process on the same loaded weights, greedy, `--tokens` new tokens per prompt.
-Two kinds of prompts, each `--prompts` strong:
-- chat: distinct short chat requests (nothing shared beyond the chat markup);
-- fitness: what a fitness evaluation sends: one unit's system and task prompt before different
-  questions of a task (a long shared prefix).
-Prints tokens/s and ratio of each kind, then, as the last line, `ratio=<ours/raw>` over both kinds
-together (total tokens over total best seconds).
-Usage: python bench/throughput.py [--prompts 16] [--tokens 32] [--kinds chat fitness]
+Both run in this process on the same loaded weights, greedy. Kinds of work, `--prompts` each:
+- chat: distinct short chat requests, `--tokens` new tokens each (nothing shared but the chat markup);
+- shared: the shipped `fitness_noCoT` query with a free answer of `--tokens` tokens, one unit's prompt
+  before different questions (a long shared prefix);
+- number: the shipped `fitness_noCoT` on arithmetic_1_digit_addition (a one-line reply ending at "\\n");
+- choice_mask: the shipped `fitness_noCoT` on logical_deduction_three_objects, the answer under LMQL's
+  choice mask (what a server-side or `choice_by_likelihood: false` run does);
+- choice_likelihood: the shipped `fitness_noCoT_likelihood` on the same task (what a run on a local
+  model does by default: every choice scored, nothing generated).
+The fitness kinds' requests come from the evaluator itself (`FitnessEvaluator.requests`); the backend has
+the run defaults' client/server batch sizes and chunk size (`RunConfig`).
+
+Raw HF (`bench/raw.py`): the prompts our run rendered (up to the answer), sorted by prompt length, at
+batch sizes 1/8/16/32/all, each row producing as many tokens as ours produced for it (choice likelihood:
+one forward pass per prompt + choice). Its best batch size is the baseline.
+
+Warm or cold: queries are compiled and the weights touched before timing (a run pays that once); before
+every repeat of ours the engine's prompt caches are emptied (`HFEngine.reset_caches`), so every repeat is
+cold. Raw has no caches. Each kind prints repeat 0 and the best of `--repeats`; `ratio` = raw's best
+seconds / ours for the same work (> 1: ours is faster). Last line: `ratio=` over all kinds (total raw
+seconds / total ours seconds, best repeats).
+Usage: python bench/throughput.py [--prompts 32] [--tokens 48] [--repeats 3] [--kinds chat shared ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-import torch
+import raw
 
 from promptbreeder.backends.base import QueryRequest
 from promptbreeder.backends.lmql.backend import LMQLLocalBackend
 from promptbreeder.backends.models import resolve_model
+from promptbreeder.config import RunConfig
+from promptbreeder.daycare.loader import load_day_care
+from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
 
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("chat", "shared", "number", "choice_mask", "choice_likelihood")
 TOPICS = ["the sea", "a library", "winter", "bees", "a train", "coffee", "the moon", "a garden",
           "rain", "mountains", "a violin", "bread", "a lighthouse", "chess", "autumn", "a bridge"]
-SUITE = Path(__file__).resolve().parents[1] / "day_care" / "arithmetic_1_digit_addition" / "fitness_suite.jsonl"
-UNIT = ("<|im_start|>system\nYou are a careful assistant who solves arithmetic questions. Think about the two"
-        " numbers, add them, and check the result before answering. Reply with a single integer.<|im_end|>\n"
-        "<|im_start|>user\nAdd the two numbers and reply with only the result. Take care with carrying.\n\n")
+CHAT_QUERY = '"{:user}{request}{:assistant}[ANSWER]" where len(TOKENS(ANSWER)) < answer_max_tokens'
+UNIT = Candidate("Read the question carefully. Work out the answer step by step in your head, check it once more,"
+                 " and then reply with the answer only, without any explanation.")
 
 
-def chat_prompts(n: int) -> list[str]:
-    return [f"<|im_start|>user\nWrite a short paragraph about {TOPICS[i % len(TOPICS)]}"
-            f"{'' if i < len(TOPICS) else f' ({i})'}.<|im_end|>\n<|im_start|>assistant\n" for i in range(n)]
+def chat_requests(n: int, tokens: int) -> list[QueryRequest]:
+    return [QueryRequest(query=CHAT_QUERY, name="chat", inputs={
+        "request": f"Write a short paragraph about {TOPICS[i % len(TOPICS)]}{'' if i < len(TOPICS) else f' ({i})'}.",
+        "answer_max_tokens": tokens + 1}) for i in range(n)]
 
 
-def fitness_prompts(n: int) -> list[str]:
-    questions = [json.loads(line)["input"] for line in SUITE.read_text().splitlines()]
-    return [UNIT + questions[i % len(questions)] + "<|im_end|>\n<|im_start|>assistant\n" for i in range(n)]
+def fitness_requests(day_care, backend, task_name: str, n: int, by_likelihood: bool,
+                     answer_type: str | None = None, tokens: int | None = None) -> list[QueryRequest]:
+    task = day_care.task(task_name)
+    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
+                                 choice_by_likelihood=by_likelihood)
+    examples = [json.loads(line) for line in (task.dir / "fitness_suite.jsonl").read_text().splitlines()[:n]]
+    requests = evaluator.requests(UNIT, examples, "noCoT")
+    if answer_type is not None:  # the shared-prefix kind: the same query with a free answer of `tokens` tokens
+        for request in requests:
+            request.inputs.update(answer_type=answer_type, answer_max_tokens=tokens + 1)
+    return requests
 
 
-def raw_hf(engine, prompts: list[str], tokens: int) -> tuple[int, float]:
-    """Plain batched greedy `generate`, counting each row's tokens before its first eos (as ours does)."""
-    tokenizer, model = engine.tokenizer, engine.model
-    tokenizer.padding_side = "left"
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(engine.device)
-    started = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(**batch, max_new_tokens=tokens, do_sample=False,
-                             pad_token_id=engine.pad_token_id, eos_token_id=engine.eos_token_id)
-    seconds = time.perf_counter() - started
-    generated = 0
-    for row in out[:, batch.input_ids.shape[1]:].tolist():
-        generated += next((i for i, t in enumerate(row) if t == engine.eos_token_id), len(row))
-    return generated, seconds
-
-
-def ours(backend, prompts: list[str], tokens: int) -> tuple[int, float]:
-    query = '"{prompt}[ANSWER]" where len(TOKENS(ANSWER)) < %d' % (tokens + 1)
-    requests = [QueryRequest(query=query, inputs={"prompt": p}, name="bench") for p in prompts]
-    backend.engine.reset_caches()  # every repeat starts cold: no state of an earlier repeat is reused
+def ours(backend, requests: list[QueryRequest]) -> tuple[list, float]:
+    backend.engine.reset_caches()  # cold: no prompt state of an earlier repeat is reused
     started = time.perf_counter()
     results = backend.run_many(requests)
     seconds = time.perf_counter() - started
     failed = [r.error for r in results if not r.ok]
     if failed:
         raise SystemExit(f"bench query failed: {failed[0]}")
-    return sum(r.generated_tokens for r in results), seconds
+    return results, seconds
+
+
+def raw_work(kind: str, requests: list[QueryRequest], results: list):
+    """What raw must do for the same work: (prompt, tokens) jobs, or (prompt, choice) pairs to score."""
+    if kind == "choice_likelihood":
+        pairs = []
+        for request, result in zip(requests, results):
+            answer = result.variables["ANSWER"]
+            prompt = result.prompt[: len(result.prompt) - len(answer)] if result.prompt.endswith(answer) else result.prompt
+            pairs += [(prompt, choice) for choice in request.inputs["choices"]]
+        return pairs
+    jobs = []
+    for result in results:
+        answer = result.variables["ANSWER"]
+        if not result.prompt.endswith(answer):
+            raise SystemExit(f"cannot find the answer at the end of the rendered prompt: {result.prompt[-200:]!r}")
+        jobs.append((result.prompt[: len(result.prompt) - len(answer)], max(result.generated_tokens, 1)))
+    return jobs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model_name_or_path", default="smollm2-135m")
-    parser.add_argument("--prompts", type=int, default=16)
-    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--server_batch_size", type=int, default=None, help="rows per generate call (default: all prompts)")
-    parser.add_argument("--kinds", nargs="+", choices=["chat", "fitness"], default=["chat", "fitness"])
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     args = parser.parse_args()
 
+    defaults = RunConfig()
     model_dir = resolve_model(args.model_name_or_path).local_dir()
-    backend = LMQLLocalBackend(model_dir, client_batch_size=args.prompts, server_batch_size=args.server_batch_size or args.prompts,
-                               chunk_size=args.tokens)
+    backend = LMQLLocalBackend(model_dir, client_batch_size=defaults.client_batch_size,
+                               server_batch_size=defaults.server_batch_size, chunk_size=defaults.chunk_size)
+    print(f"ours: run defaults client_batch_size={defaults.client_batch_size} server_batch_size="
+          f"{defaults.server_batch_size} chunk_size={defaults.chunk_size}; every repeat cold (caches emptied),"
+          " queries compiled before timing", flush=True)
+    day_care = load_day_care(ROOT / "day_care")
+    work = {
+        "chat": lambda n: chat_requests(n, args.tokens),
+        "shared": lambda n: fitness_requests(day_care, backend, "arithmetic_1_digit_addition", n, False, "text", args.tokens),
+        "number": lambda n: fitness_requests(day_care, backend, "arithmetic_1_digit_addition", n, False),
+        "choice_mask": lambda n: fitness_requests(day_care, backend, "logical_deduction_three_objects", n, False),
+        "choice_likelihood": lambda n: fitness_requests(day_care, backend, "logical_deduction_three_objects", n, True),
+    }
+    for kind in args.kinds:  # warm-up: compile each query, touch the weights (not timed)
+        ours(backend, work[kind](2))
 
-    # Raw HF runs on the engine's own worker thread: torch keeps one OpenMP thread team per calling
-    # thread, and a second team spinning beside the first would slow whichever runs second.
-    def raw(prompts, n_tokens):
-        return backend.client.run_in_engine_thread(raw_hf, backend.engine, prompts, n_tokens)
+    def log(line: str) -> None:
+        print(line, flush=True)
 
-    ours(backend, chat_prompts(2), 4)  # warm-up: compile the query, touch the weights
-    raw(chat_prompts(2), 4)
-    totals = {"raw": [0, 0.0], "ours": [0, 0.0]}
+    totals = {"raw": 0.0, "ours": 0.0}
     for kind in args.kinds:
-        prompts = chat_prompts(args.prompts) if kind == "chat" else fitness_prompts(args.prompts)
-        best = {"raw": (0, float("inf")), "ours": (0, float("inf"))}
-        first: dict[str, tuple[int, float]] = {}  # repeat 0, reported beside the best of the repeats
-        for repeat in range(args.repeats):
-            for name, run in (("raw", raw), ("ours", lambda p, t: ours(backend, p, t))):
-                tokens, seconds = run(prompts, args.tokens)
-                print(f"{kind:8} {name:4} repeat {repeat}: {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.1f} tok/s")
-                first.setdefault(name, (tokens, seconds))
-                if seconds < best[name][1]:
-                    best[name] = (tokens, seconds)
-        for name in totals:
-            totals[name][0] += best[name][0]
-            totals[name][1] += best[name][1]
-        speed = {name: tokens / seconds for name, (tokens, seconds) in best.items()}
-        speed0 = {name: tokens / seconds for name, (tokens, seconds) in first.items()}
-        print(f"{kind}: best of {args.repeats}: raw={speed['raw']:.1f} tok/s ours={speed['ours']:.1f} tok/s"
-              f" ratio={speed['ours'] / speed['raw']:.2f}; repeat 0: raw={speed0['raw']:.1f} ours={speed0['ours']:.1f}"
-              f" ratio={speed0['ours'] / speed0['raw']:.2f}")
-    print(f"engine: {backend.engine.stats.as_dict()}")
+        requests = work[kind](args.prompts)
+        results, first = ours(backend, requests)
+        times = [first]
+        for _ in range(args.repeats - 1):
+            times.append(ours(backend, requests)[1])
+        tokens = sum(r.generated_tokens for r in results)
+        log(f"{kind}: {len(requests)} queries, {tokens} {'scored' if kind == 'choice_likelihood' else 'generated'} tokens; ours: "
+            + ", ".join(f"{t:.2f} s" for t in times))
+        jobs = raw_work(kind, requests, results)
+        measure = raw.score_pairs if kind == "choice_likelihood" else raw.generate_jobs
+        seconds = raw.sweep(lambda size: backend.client.run_in_engine_thread(measure, backend.engine, jobs, size),
+                            args.repeats, log)
+        size, raw_best, raw_first = raw.best_of(seconds)
+        ours_best = min(times)
+        unit = f"{tokens / ours_best:.1f} tok/s vs raw {tokens / raw_best:.1f} tok/s" if kind != "choice_likelihood" else \
+            f"{len(requests) / ours_best:.1f} answers/s vs raw {len(requests) / raw_best:.1f} answers/s"
+        log(f"{kind}: raw's best batch size {size or 'all'}; best of {args.repeats}: ours {ours_best:.2f} s, raw"
+            f" {raw_best:.2f} s ({unit}) ratio={raw_best / ours_best:.2f}; repeat 0: ours {times[0]:.2f} s,"
+            f" raw {raw_first:.2f} s ratio={raw_first / times[0]:.2f}")
+        totals["raw"] += raw_best
+        totals["ours"] += ours_best
+    log(f"engine: {backend.engine.stats.as_dict()}")
     backend.close()
-    raw_speed, our_speed = (t / s for t, s in (totals["raw"], totals["ours"]))
-    print(f"all kinds: raw={raw_speed:.1f} tok/s ours={our_speed:.1f} tok/s")
-    print(f"ratio={our_speed / raw_speed:.2f}")
+    log(f"all kinds: raw {totals['raw']:.2f} s, ours {totals['ours']:.2f} s")
+    log(f"ratio={totals['raw'] / totals['ours']:.2f}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

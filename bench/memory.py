@@ -5,7 +5,7 @@ of the day care) and samples the child's resident set size (VmRSS) several times
 generation's event in the run's `events.jsonl` it records the RSS of that moment and the peak so far.
 Prints one line per generation, then `growth=<percent>`: the RSS growth from the end of generation 2
 to the end of the run (the target is under 5%; generations 0–1 load the model and warm its caches).
-Usage: python bench/memory.py [--generations 10] [--population 12] [--batch 12] [-- extra CLI flags]
+Usage: python bench/memory.py [--generations 10] [--population 8] [--batch 8] [-- extra CLI flags]
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="arithmetic_1_digit_addition")
     parser.add_argument("--generations", type=int, default=10)
-    parser.add_argument("--population", type=int, default=12)
-    parser.add_argument("--batch", type=int, default=12, help="fitness examples per tournament")
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=8, help="fitness examples per tournament")
     parser.add_argument("extra", nargs="*", help="further flags for the run (after --)")
     args = parser.parse_args()
 

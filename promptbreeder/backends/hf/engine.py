@@ -208,7 +208,6 @@ class HFEngine:
         emit(events)
         self.stats.generate_calls += 1
         self.stats.rows += batch
-        self.stats.batch_sizes.append(batch)
         self.stats.longest_request = max(self.stats.longest_request, max_tokens)
         self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in rows)
         self.stats.generated_tokens += sum(len(t) for t in tokens)

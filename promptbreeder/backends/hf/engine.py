@@ -27,6 +27,7 @@ class HFEngine:
     """Owns one model and tokenizer. Thread-safe: one batch at a time runs under `self.lock`."""
 
     MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth an extra forward pass
+    ROOM_TO_GENERATE = 64  # spare cache positions after a batch's prompts: a chunk (32) fits without growing
 
     def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16, prefix_cache_mb: int = 1024,
                  dtype: str = "auto"):
@@ -279,32 +280,33 @@ class HFEngine:
         covered = [n for _, n in hits]
         ids, suffix_attention = self._left_pad([p[n:] for p, n in zip(prompts, covered)])
         suffix_positions = (suffix_attention.cumsum(-1) - 1).clamp(min=0)
+        reserve = ids.shape[1] + self.ROOM_TO_GENERATE  # room for the rest of the prompts and a call's tokens
         width = max(covered)
         if width == 0:
-            return self._new_cache(), ids, suffix_attention, suffix_positions
+            return self._new_cache(reserve), ids, suffix_attention, suffix_positions
         prefix_attention = torch.zeros((len(prompts), width), dtype=torch.long)
         for i, n in enumerate(covered):
             prefix_attention[i, width - n :] = 1
         reference = next(entry for entry, n in hits if n).layers
-        layers = []
+        cache = self._new_cache(reserve)
         for layer, (reference_keys, _) in enumerate(reference):
-            shape = (len(prompts), reference_keys.shape[0], width, reference_keys.shape[2])
+            # written straight into the cache's buffers: no assembled copy beside them
+            shape = (len(prompts), reference_keys.shape[0], width + reserve, reference_keys.shape[2])
             keys, values = reference_keys.new_zeros(shape), reference_keys.new_zeros(shape)
             for i, (entry, n) in enumerate(hits):
                 if n:
                     entry_keys, entry_values = entry.layers[layer]
-                    keys[i, :, width - n :] = entry_keys[:, :n]
-                    values[i, :, width - n :] = entry_values[:, :n]
-            layers.append((keys, values))
-        cache = self._new_cache(layers)
+                    keys[i, :, width - n : width] = entry_keys[:, :n]
+                    values[i, :, width - n : width] = entry_values[:, :n]
+            cache.layers[layer].adopt(keys, values, width)
         attention = torch.cat([prefix_attention.to(self.device), suffix_attention], dim=-1)
         positions = torch.tensor(covered, device=self.device)[:, None] + suffix_positions
         return cache, ids, attention, positions
 
-    def _new_cache(self, layers=None):
+    def _new_cache(self, reserve: int):
         from promptbreeder.backends.hf.kv_cache import growing_cache  # transformers: only once a model runs
 
-        return growing_cache(self.model.config, layers)
+        return growing_cache(self.model.config, reserve=reserve)
 
     def _remember(self, sequences: list[list[int]], cache, attention: torch.Tensor) -> None:
         """Store each row's states: the columns its attention mask keeps, in order, one per token."""

@@ -4,6 +4,10 @@ transformers' DynamicLayer concatenates every new token onto its keys and values
 cache each step: for a batch of four 1,200-token prompts that is ~200 MB per token on this model,
 more than the step's arithmetic. These layers keep spare capacity (doubling when full) and hand the
 model views of the filled part, so a step writes only its new column.
+
+Room is sized by what is known: a layer's first buffers hold its first states plus `reserve` tokens (the
+rest of the prompt and the tokens a call generates), and only later growth doubles. Doubling the first
+fill as well held twice a long batch's states for the whole batch, which was most of a run's peak memory.
 """
 
 from __future__ import annotations
@@ -15,6 +19,16 @@ MIN_CAPACITY = 64
 
 
 class GrowingLayer(DynamicLayer):
+    def __init__(self, reserve: int = MIN_CAPACITY):
+        super().__init__()
+        self.reserve = reserve
+
+    def adopt(self, keys: torch.Tensor, values: torch.Tensor, filled: int) -> None:
+        """Take `keys`/`values` (`[batch, heads, capacity, dim]`, their first `filled` positions set) as buffers."""
+        self.lazy_initialization(keys, values)
+        self._buffers = (keys, values)
+        self.keys, self.values = keys[..., :filled, :], values[..., :filled, :]
+
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
@@ -25,7 +39,8 @@ class GrowingLayer(DynamicLayer):
         fits = (buffers is not None and buffers[0].shape[-2] >= new and buffers[0].shape[:2] == key_states.shape[:2]
                 and (old == 0 or self.keys.data_ptr() == buffers[0].data_ptr()))
         if not fits:
-            shape = (*key_states.shape[:2], max(2 * new, MIN_CAPACITY), key_states.shape[-1])
+            capacity = max(2 * new, MIN_CAPACITY) if old else new + self.reserve
+            shape = (*key_states.shape[:2], capacity, key_states.shape[-1])
             buffers = (key_states.new_empty(shape), value_states.new_empty(shape))
             if old:
                 buffers[0][..., :old, :] = self.keys
@@ -37,10 +52,12 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
 
-def growing_cache(config, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> DynamicCache:
-    """A DynamicCache of GrowingLayers, filled with `layers` (per layer keys, values) when given."""
+def growing_cache(config, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                  reserve: int = MIN_CAPACITY) -> DynamicCache:
+    """A DynamicCache of GrowingLayers (`reserve`: room after their first states), filled with `layers`
+    (per layer keys, values) when given."""
     cache = DynamicCache(config=config)
-    cache.layers = [GrowingLayer() for _ in cache.layers]
+    cache.layers = [GrowingLayer(reserve) for _ in cache.layers]
     for layer, (keys, values) in zip(cache.layers, layers or []):
         layer.update(keys, values)
     return cache

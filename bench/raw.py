@@ -42,26 +42,28 @@ def generate_jobs(engine, jobs: list[tuple[str, int]], batch_size: int) -> float
 @torch.inference_mode()
 def score_pairs(engine, pairs: list[tuple[str, str]], batch_size: int) -> float:
     """Seconds batched forward passes take to give the mean log-probability of each continuation after its
-    prompt (rank classification of choices, as a user would write it: one row per prompt + choice)."""
+    prompt (rank classification of choices, as a careful user writes it: one row per prompt + choice, left
+    padded, the vocabulary projection only over the last positions, where the continuations are)."""
     tokenizer, model = engine.tokenizer, engine.model
     encoded = [(tokenizer(p, add_special_tokens=False).input_ids, tokenizer(c, add_special_tokens=False).input_ids)
                for p, c in pairs]
     started = time.perf_counter()
     for chunk in _batches(encoded, lambda pc: len(pc[0]) + len(pc[1]), batch_size):
         width = max(len(p) + len(c) for p, c in chunk)
+        keep = max(len(c) for _, c in chunk) + 1  # the positions that predict a continuation token
         ids = torch.full((len(chunk), width), engine.pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, (p, c) in enumerate(chunk):  # left padding
+        for i, (p, c) in enumerate(chunk):  # left padding: every continuation ends at the last position
             row = p + c
             ids[i, width - len(row) :] = torch.tensor(row)
             attention[i, width - len(row) :] = 1
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=ids.to(engine.device), attention_mask=attention.to(engine.device),
-                       position_ids=positions.to(engine.device)).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
+                       position_ids=positions.to(engine.device), logits_to_keep=keep).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # position j of these is width - keep + j
         for i, (p, c) in enumerate(chunk):
-            start = width - len(c)
-            picked = logprobs[i, start - 1 : width - 1].gather(-1, torch.tensor(c, device=logprobs.device)[:, None])
+            first = keep - len(c) - 1  # the position before the continuation's first token
+            picked = logprobs[i, first : keep - 1].gather(-1, torch.tensor(c, device=logprobs.device)[:, None])
             picked.mean().item()
     return time.perf_counter() - started
 

@@ -10,7 +10,7 @@ Both run in this process on the same loaded weights, greedy. Kinds of work, `--p
 - choice_likelihood: the shipped `fitness_noCoT_likelihood` on the same task (what a run on a local
   model does by default: every choice scored, nothing generated).
 The fitness kinds' requests come from the evaluator itself (`FitnessEvaluator.requests`); the backend has
-the run defaults' client/server batch sizes and chunk size (`RunConfig`).
+the run defaults' client/server batch sizes and chunk size (`RunConfig`) unless flags say otherwise.
 
 Raw HF (`bench/raw.py`): the prompts our run rendered (up to the answer), sorted by prompt length, at
 batch sizes 1/8/16/32/all, each row producing as many tokens as ours produced for it (choice likelihood:
@@ -105,15 +105,18 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    defaults = RunConfig()  # ours runs as a run with default settings would, unless told otherwise
+    parser.add_argument("--client_batch_size", type=int, default=defaults.client_batch_size)
+    parser.add_argument("--server_batch_size", type=int, default=defaults.server_batch_size)
+    parser.add_argument("--chunk_size", type=int, default=defaults.chunk_size)
     args = parser.parse_args()
 
-    defaults = RunConfig()
     model_dir = resolve_model(args.model_name_or_path).local_dir()
-    backend = LMQLLocalBackend(model_dir, client_batch_size=defaults.client_batch_size,
-                               server_batch_size=defaults.server_batch_size, chunk_size=defaults.chunk_size)
-    print(f"ours: run defaults client_batch_size={defaults.client_batch_size} server_batch_size="
-          f"{defaults.server_batch_size} chunk_size={defaults.chunk_size}; every repeat cold (caches emptied),"
-          " queries compiled before timing", flush=True)
+    backend = LMQLLocalBackend(model_dir, client_batch_size=args.client_batch_size,
+                               server_batch_size=args.server_batch_size, chunk_size=args.chunk_size)
+    print(f"ours: client_batch_size={args.client_batch_size} server_batch_size={args.server_batch_size}"
+          f" chunk_size={args.chunk_size} (run defaults: {defaults.client_batch_size}, {defaults.server_batch_size},"
+          f" {defaults.chunk_size}); every repeat cold (caches emptied), queries compiled before timing", flush=True)
     day_care = load_day_care(ROOT / "day_care")
     work = {
         "chat": lambda n: chat_requests(n, args.tokens),

@@ -251,6 +251,25 @@ def query_holes(query: str) -> list[str]:
 STOP_RE = re.compile(r'STOPS_(?:AT|BEFORE)\(\s*\w+\s*,\s*("(?:[^"\\]|\\.)*")\s*\)')
 
 
+TOKEN_LIMIT_RE = re.compile(r"len\(\s*TOKENS\(\s*(\w+)\s*\)\s*\)\s*(<=?)\s*(\w+)")
+
+
+def longest_hole(query: str, inputs: dict[str, Any]) -> int | None:
+    """The most tokens any hole of `query` may hold under its `len(TOKENS(VAR)) < N` constraints (N a
+    number or an input), or None when some hole has no such limit (or it cannot be read)."""
+    limits: dict[str, int] = {}
+    for name, operator, bound in TOKEN_LIMIT_RE.findall(query):
+        value = int(bound) if bound.isdigit() else inputs.get(bound)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        limit = value - 1 if operator == "<" else value
+        limits[name] = max(limits.get(name, limit), limit)
+    holes = query_holes(query)
+    if not holes or any(hole not in limits for hole in holes):
+        return None
+    return max(limits[hole] for hole in holes)
+
+
 def stop_phrases(query: str) -> tuple[str, ...]:
     """The literal phrases of a query's `STOPS_AT` / `STOPS_BEFORE` constraints."""
     phrases = []

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from promptbreeder.backends.base import QueryRequest
 from promptbreeder.backends.hf.rows import GenerateRow
 
 pytestmark = pytest.mark.integration
@@ -158,3 +159,15 @@ def test_a_reset_engine_computes_every_prompt_token_again(real_backend):
     again, again_tokens = reused_and_tokens()
     assert warm > cold and again == cold, "after a reset nothing of the earlier calls is reused"
     assert tokens == warm_tokens == again_tokens
+
+
+def test_a_hole_continued_over_chunks_computes_only_its_limit(real_backend):
+    """A 20-token answer in chunks of 16 (the fixture's): LMQL asks for 16 twice, the engine computes 16 + 4."""
+    query = '"{:user}Write a short story about a dragon.{:assistant}[ANSWER]" where len(TOKENS(ANSWER)) < n'
+    engine = real_backend.engine
+    before = engine.stats.generated_tokens
+    [result] = real_backend.run_many([QueryRequest(query=query, inputs={"n": 21}, name="story")])
+    assert result.ok and result.generated_tokens == 20
+    assert engine.stats.generated_tokens - before == 20  # was 32: the second chunk ran to its full 16
+    [literal] = real_backend.run_many([QueryRequest(query=query.replace("< n", "< 21"), name="story")])
+    assert literal.variables == result.variables

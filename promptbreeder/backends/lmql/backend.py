@@ -16,10 +16,11 @@ from pathlib import Path
 from promptbreeder.backends import models
 from promptbreeder.backends.lmql import fixes as lmql_fixes
 from promptbreeder.backends.chat import ChatFormat
-from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, cut_at_stops, query_holes, stop_phrases
+from promptbreeder.backends.base import (Backend, QueryRequest, QueryResult, cut_at_stops, longest_hole, query_holes,
+                                         stop_phrases)
 from promptbreeder.backends.hf.engine import HFEngine
 from promptbreeder.backends.lmql.lmtp_inprocess import (CURRENT_SEED, END_TEXTS, ENGINE_SAMPLING, ENTROPY_SINK,
-                                                   STOP_HINTS, InProcessLMTPClient)
+                                                   HOLE_BUDGET, STOP_HINTS, HoleBudget, InProcessLMTPClient)
 from promptbreeder.errors import ModelError
 from promptbreeder.store.atomic import write_json_atomic
 
@@ -87,6 +88,8 @@ class LMQLBackend(Backend):
         started = time.perf_counter()
         CURRENT_SEED.set(request.seed if request.seed is not None else 0)
         STOP_HINTS.set(stop_phrases(request.query))
+        limit = longest_hole(request.query, request.inputs)
+        HOLE_BUDGET.set(None if limit is None else HoleBudget(limit))
         END_TEXTS.set(request.decoder.stop)
         sink: list | None = [] if self.calculate_entropy else None
         ENTROPY_SINK.set(sink)

@@ -36,6 +36,38 @@ ENGINE_SAMPLING: contextvars.ContextVar[dict[str, float] | None] = contextvars.C
     "promptbreeder_engine_sampling", default=None)
 
 
+class HoleBudget:
+    """How many tokens the hole being generated may still take, for one query (its `HOLE_BUDGET`).
+
+    LMQL asks every call for its chunk size, because a limit `len(TOKENS(X)) < n` whose n is an input
+    gives it no hint: a 48-token answer in chunks of 32 had 64 tokens computed. A call that continues
+    the last one (its prompt is the last prompt plus every token that call gave, which ended at its length)
+    continues the same hole, so it is asked for at most the hole's limit less what the hole holds. The
+    limit is the largest of the query's holes (which hole is at hand is not known here): asking for
+    fewer tokens than LMQL wanted only means LMQL asks again, never a shorter answer.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.held = 0  # tokens the current hole holds
+        self._last: tuple[list[int], list[int], str | None] | None = None  # prompt, tokens, finish
+
+    def cap(self, prompt: list[int], max_tokens: int) -> int:
+        last, self._last = self._last, None
+        if last is not None and last[2] == "length" and prompt == last[0] + last[1]:
+            self.held += len(last[1])
+        else:
+            self.held = 0
+        return max(1, min(max_tokens, self.limit - self.held))
+
+    def record(self, prompt: list[int], tokens: list[int], finish: str | None) -> None:
+        self._last = (prompt, tokens, finish)
+
+
+HOLE_BUDGET: contextvars.ContextVar[HoleBudget | None] = contextvars.ContextVar("promptbreeder_hole_budget",
+                                                                                 default=None)
+
+
 @dataclass
 class _Pending:
     kind: str  # "generate" | "score"
@@ -81,8 +113,12 @@ class InProcessLMTPClient:
             # prompt's cached states, so asking again costs one token's computation.
             max_tokens = 1
         extra = ENGINE_SAMPLING.get() or {}
+        prompt_ids = [int(t) for t in prompt]
+        budget = HOLE_BUDGET.get()
+        if budget is not None:
+            max_tokens = budget.cap(prompt_ids, int(max_tokens))
         row = GenerateRow(
-            prompt_ids=[int(t) for t in prompt],
+            prompt_ids=prompt_ids,
             max_tokens=int(max_tokens),
             temperature=float(temperature or 0.0),
             top_k=kwargs.get("top_k"),
@@ -100,10 +136,14 @@ class InProcessLMTPClient:
         pending = _Pending("generate", asyncio.Queue(), row=row)
         row.tag = pending.queue
         self._submit(pending)
+        given: list[int] = []
         while True:
             item = await pending.queue.get()
             if isinstance(item, BaseException):
                 raise item
+            given.append(item["token"])
+            if item.get("finish_reason") is not None and budget is not None:
+                budget.record(prompt_ids, given, item["finish_reason"])
             yield item
             if item.get("finish_reason") is not None:
                 return

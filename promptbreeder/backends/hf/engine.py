@@ -27,6 +27,7 @@ class HFEngine:
     """Owns one model and tokenizer. Thread-safe: one batch at a time runs under `self.lock`."""
 
     MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth an extra forward pass
+    LOGITS_BYTES = 128 * 2**20  # the most logits one scoring batch may hold
     ROOM_TO_GENERATE = 64  # spare cache positions after a batch's prompts: a chunk (32) fits without growing
 
     def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16, prefix_cache_mb: int = 1024,
@@ -333,14 +334,30 @@ class HFEngine:
         started = time.perf_counter()
         order = sorted(range(len(sequences)), key=lambda i: sequences[i][0])  # shared prompts, one batch
         results: list[list[float] | None] = [None] * len(sequences)
-        for start in range(0, len(order), self.max_batch_size):
-            picked = order[start : start + self.max_batch_size]
+        for picked in self._score_batches(order, sequences):
             chunk = [sequences[i] for i in picked]
             for i, logprobs in zip(picked, self._score_batch(chunk)):
                 results[i] = logprobs
         self.stats.score_calls += 1
         self.stats.seconds += time.perf_counter() - started
         return results
+
+    def _score_batches(self, order: list[int], sequences: list[tuple[list[int], list[int]]]) -> list[list[int]]:
+        """`order` cut into batches of at most `max_batch_size` rows whose logits (rows x longest continuation
+        x vocabulary) fit in LOGITS_BYTES: scoring a population's 150-token prompts 16 at a time made ~0.6 GB
+        of logits, the largest allocation of a run."""
+        batches: list[list[int]] = []
+        longest = 0
+        for i in order:
+            width = len(sequences[i][1]) + 1
+            if batches and len(batches[-1]) < self.max_batch_size and (
+                    (len(batches[-1]) + 1) * max(longest, width) * self.vocab_size * 4 <= self.LOGITS_BYTES):
+                batches[-1].append(i)
+                longest = max(longest, width)
+            else:
+                batches.append([i])
+                longest = width
+        return batches
 
     def _score_batch(self, chunk: list[tuple[list[int], list[int]]]) -> list[list[float]]:
         prompts = [list(p) for p, _ in chunk]
@@ -349,11 +366,17 @@ class HFEngine:
         cache, ids, attention, positions = self._prefill_inputs(prompts, [list(c) for _, c in chunk])
         keep = max(len(c) for _, c in chunk) + 1
         logits = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
-                            past_key_values=cache, use_cache=True, logits_to_keep=keep).logits.float()
+                            past_key_values=cache, use_cache=True, logits_to_keep=keep).logits
         self.stats.forward_passes += 1
         targets = ids[:, ids.shape[1] - keep + 1 :]
-        logprobs = torch.log_softmax(logits[:, :-1, :], dim=-1).gather(-1, targets[..., None])[..., 0]
-        return [logprobs[i, logprobs.shape[1] - len(c) :].tolist() if c else [] for i, (_, c) in enumerate(chunk)]
+        out = []
+        for i, (_, c) in enumerate(chunk):  # a row at a time: the batch's log-softmax would double its logits
+            if not c:
+                out.append([])
+                continue
+            row = logits[i, keep - 1 - len(c) : keep - 1].float()  # the positions that predict c
+            out.append(torch.log_softmax(row, dim=-1).gather(-1, targets[i, -len(c) :, None])[:, 0].tolist())
+        return out
 
     @torch.inference_mode()
     def embed(self, sequences: list[list[int]]) -> list[list[float]]:

@@ -281,10 +281,10 @@ class HFEngine:
         covered = [n for _, n in hits]
         ids, suffix_attention = self._left_pad([p[n:] for p, n in zip(prompts, covered)])
         suffix_positions = (suffix_attention.cumsum(-1) - 1).clamp(min=0)
-        reserve = ids.shape[1] + self.ROOM_TO_GENERATE  # room for the rest of the prompts and a call's tokens
         width = max(covered)
-        if width == 0:
-            return self._new_cache(reserve), ids, suffix_attention, suffix_positions
+        if width == 0:  # the first forward pass fills the layers with the prompts: room for a call's tokens
+            return self._new_cache(self.ROOM_TO_GENERATE), ids, suffix_attention, suffix_positions
+        reserve = ids.shape[1] + self.ROOM_TO_GENERATE  # room for the rest of the prompts and a call's tokens
         prefix_attention = torch.zeros((len(prompts), width), dtype=torch.long)
         for i, n in enumerate(covered):
             prefix_attention[i, width - n :] = 1

@@ -52,12 +52,8 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
 
-def growing_cache(config, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                  reserve: int = MIN_CAPACITY) -> DynamicCache:
-    """A DynamicCache of GrowingLayers (`reserve`: room after their first states), filled with `layers`
-    (per layer keys, values) when given."""
+def growing_cache(config, reserve: int = MIN_CAPACITY) -> DynamicCache:
+    """An empty DynamicCache of GrowingLayers (`reserve`: room after their first states)."""
     cache = DynamicCache(config=config)
     cache.layers = [GrowingLayer(reserve) for _ in cache.layers]
-    for layer, (keys, values) in zip(cache.layers, layers or []):
-        layer.update(keys, values)
     return cache

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from promptbreeder.backends.lmql.lmtp_inprocess import CURRENT_SEED, STOP_HINTS, InProcessLMTPClient
+from promptbreeder.backends.lmql.lmtp_inprocess import CURRENT_SEED, STOP_HINTS, InProcessLMTPClient, StopHints
 
 DONE = {"token": 1, "logprob": 0.0, "top_logprobs": {1: 0.0}, "finish_reason": "stop"}
 
@@ -38,7 +38,7 @@ def engine_and_client():
 async def collect(client, seed=0, stops=(), **kwargs):
     """The payloads of one generate call made with this seed and these stop hints (fails if it hangs)."""
     CURRENT_SEED.set(seed)
-    STOP_HINTS.set(stops)
+    STOP_HINTS.set(StopHints(stops))
 
     async def stream():
         return [payload async for payload in client.generate([5, 6, 7], **kwargs)]
@@ -124,3 +124,20 @@ def test_without_a_count_a_quiet_moment_starts_the_batch(engine_and_client):
 
     asyncio.run(main())
     assert [len(batch) for batch in engine.batches] == [2, 1]
+
+
+def test_the_stops_of_the_variable_at_hand_replace_the_querys(engine_and_client):
+    """Once LMQL has said which stops hold for the variable being decoded, only those reach the row."""
+    engine, client = engine_and_client
+    hints = StopHints(("\n\n", "\n"))
+
+    async def call():
+        STOP_HINTS.set(hints)
+        return [payload async for payload in client.generate([5, 6])]
+
+    asyncio.run(asyncio.wait_for(call(), timeout=5))
+    hints.variable_phrases = ("\n\n",)
+    asyncio.run(asyncio.wait_for(call(), timeout=5))
+    hints.variable_phrases = ()
+    asyncio.run(asyncio.wait_for(call(), timeout=5))
+    assert [batch[0].stop_texts for batch in engine.batches] == [("\n\n", "\n"), ("\n\n",), ()]

@@ -171,3 +171,29 @@ def test_a_hole_continued_over_chunks_computes_only_its_limit(real_backend):
     assert engine.stats.generated_tokens - before == 20  # was 32: the second chunk ran to its full 16
     [literal] = real_backend.run_many([QueryRequest(query=query.replace("< n", "< 21"), name="story")])
     assert literal.variables == result.variables
+
+
+
+TIPS = '"{:user}Name five colours, one per line.{:assistant}1."\n'
+BRANCHED = TIPS + ('if kind == "number":\n'
+                   '    "[ANSWER]" where STOPS_AT(ANSWER, "\\n") and len(TOKENS(ANSWER)) < 30\n'
+                   'else:\n'
+                   '    "[ANSWER]" where len(TOKENS(ANSWER)) < 30')
+
+
+def test_a_row_stops_only_where_the_variable_at_hand_may_stop(real_backend):
+    """The text branch's answer has no stop phrase, so its lines do not end its rows (the other branch's
+    "\\n" did, and LMQL asked again after every line): as many engine rows as the same query without branches."""
+    engine = real_backend.engine
+
+    def run(query, **inputs):
+        before = engine.stats.rows
+        [result] = real_backend.run_many([QueryRequest(query=query, inputs=inputs, name="colours")])
+        assert result.ok
+        return result.variables["ANSWER"], engine.stats.rows - before
+
+    plain, plain_rows = run(TIPS + '"[ANSWER]" where len(TOKENS(ANSWER)) < 30')
+    assert plain.count("\n") >= 3, "the test needs a reply of several lines"
+    assert run(BRANCHED, kind="text") == (plain, plain_rows)
+    number, number_rows = run(BRANCHED, kind="number")
+    assert number == plain[: plain.index("\n") + 1] and number_rows == 1

@@ -20,7 +20,8 @@ from promptbreeder.backends.base import (Backend, QueryRequest, QueryResult, cut
                                          stop_phrases)
 from promptbreeder.backends.hf.engine import HFEngine
 from promptbreeder.backends.lmql.lmtp_inprocess import (CURRENT_SEED, END_TEXTS, ENGINE_SAMPLING, ENTROPY_SINK,
-                                                   HOLE_BUDGET, STOP_HINTS, HoleBudget, InProcessLMTPClient)
+                                                   HOLE_BUDGET, STOP_HINTS, HoleBudget, InProcessLMTPClient,
+                                                   StopHints, track_variable_stops)
 from promptbreeder.errors import ModelError
 from promptbreeder.store.atomic import write_json_atomic
 
@@ -39,6 +40,7 @@ class LMQLBackend(Backend):
         super().__init__()
         models.offline()
         lmql_fixes.apply()
+        track_variable_stops()
         self.model = model
         # how role tags become the model's chat markers (see backends/chat.py)
         self.chat_format = chat_format or ChatFormat.chatml()
@@ -87,7 +89,7 @@ class LMQLBackend(Backend):
         """`request` through LMQL on `model`; every failure becomes an error result."""
         started = time.perf_counter()
         CURRENT_SEED.set(request.seed if request.seed is not None else 0)
-        STOP_HINTS.set(stop_phrases(request.query))
+        STOP_HINTS.set(StopHints(stop_phrases(request.query)))
         limit = longest_hole(request.query, request.inputs)
         HOLE_BUDGET.set(None if limit is None else HoleBudget(limit))
         END_TEXTS.set(request.decoder.stop)
@@ -132,7 +134,7 @@ class LMQLLocalBackend(LMQLBackend):
     _attention: dict | None = None  # what capture_attention asked for
 
     def __init__(self, model_dir: str, *, chat_format: ChatFormat | None = None, device: str = "auto",
-                 client_batch_size: int = 16, server_batch_size: int = 16, chunk_size: int = 32,
+                 client_batch_size: int = 32, server_batch_size: int = 32, chunk_size: int = 32,
                  is_async: bool = True, calculate_entropy: bool = False, dtype: str = "auto"):
         models.offline()
         self.calculate_entropy = calculate_entropy

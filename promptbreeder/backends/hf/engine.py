@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from promptbreeder.backends.hf.heap import HeapTrimmer
 from promptbreeder.backends.hf.prefix_cache import CachedPrefix, LiveBatch, PrefixCache, shared_prefixes
 from promptbreeder.backends.hf.rows import Emit, GenerateRow
 from promptbreeder.backends.hf.sampling import BatchSampler
@@ -30,7 +31,7 @@ class HFEngine:
     LOGITS_BYTES = 128 * 2**20  # the most logits one scoring batch may hold
     ROOM_TO_GENERATE = 64  # spare cache positions after a batch's prompts: a chunk (32) fits without growing
 
-    def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 16, prefix_cache_mb: int = 1024,
+    def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 32, prefix_cache_mb: int = 1024,
                  dtype: str = "auto"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -66,6 +67,7 @@ class HFEngine:
             self.model.config, "use_sliding_window", True)
         self.prefix_cache = PrefixCache(0 if sliding else prefix_cache_mb * 2**20)
         self._live: LiveBatch | None = None  # the last batch's cache, kept for LMQL's next call
+        self.heap = HeapTrimmer()  # freed buffers of differently sized batches go back to the OS
 
     def reset_caches(self) -> None:
         """Forget every computed prompt state: the prefix cache and the last batch's live states (which the
@@ -117,6 +119,7 @@ class HFEngine:
                 self._live = None
                 continue
             start += len(batch)
+        self.heap.maybe_trim()
 
     @torch.inference_mode()
     def _generate_batch(self, rows: list[GenerateRow], emit: Emit) -> None:
@@ -340,6 +343,7 @@ class HFEngine:
                 results[i] = logprobs
         self.stats.score_calls += 1
         self.stats.seconds += time.perf_counter() - started
+        self.heap.maybe_trim()
         return results
 
     def _score_batches(self, order: list[int], sequences: list[tuple[list[int], list[int]]]) -> list[list[int]]:

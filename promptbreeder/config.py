@@ -62,8 +62,8 @@ class RunConfig:
     fitness_test_suite: str | None = _setting(
         None, "JSON file of test examples used instead of the task's own suite", default_text="default: the task's suite")
     is_async: bool = _setting(True, "run queries concurrently (takes effect when client_batch_size > 1)", defines_run=False)
-    client_batch_size: int = _setting(16, "queries kept in flight at once", minimum=1, defines_run=False)
-    server_batch_size: int = _setting(16, "rows the model generates together in one call", minimum=1, defines_run=False)
+    client_batch_size: int = _setting(32, "queries kept in flight at once", minimum=1, defines_run=False)
+    server_batch_size: int = _setting(32, "rows the model generates together in one call", minimum=1, defines_run=False)
     population_size: int = _setting(50, "units (task prompts + mutation prompt) in the population", minimum=1)
     initial_prompts_per_unit: int = _setting(2, "task prompts each unit carries", minimum=1)
     evolution_generations: int = _setting(

@@ -173,7 +173,6 @@ def test_a_hole_continued_over_chunks_computes_only_its_limit(real_backend):
     assert literal.variables == result.variables
 
 
-
 TIPS = '"{:user}Name five colours, one per line.{:assistant}1."\n'
 BRANCHED = TIPS + ('if kind == "number":\n'
                    '    "[ANSWER]" where STOPS_AT(ANSWER, "\\n") and len(TOKENS(ANSWER)) < 30\n'

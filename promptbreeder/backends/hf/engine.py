@@ -112,7 +112,7 @@ class HFEngine:
             except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
                 # out of memory: halve the batch size for the rest of the run and try again (a batch
                 # emits nothing until it is done, so nothing is delivered twice)
-                if len(batch) == 1 or not _out_of_memory(exc):
+                if len(batch) == 1 or not is_out_of_memory(exc):
                     raise
                 self.max_batch_size = max(1, len(batch) // 2)
                 self.stats.oom_halvings += 1
@@ -452,7 +452,7 @@ class HFEngine:
         return bias.to(self.device)
 
 
-def _out_of_memory(exc: BaseException) -> bool:
+def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
     text = str(exc).lower()

@@ -96,31 +96,42 @@ class BatchSampler:
         return scaled.masked_fill(drop, float("-inf"))
 
     def _apply_tfs(self, scaled: torch.Tensor) -> torch.Tensor:
-        """Tail-free sampling (Phillips 2019): cut where the sorted distribution stops curving.
-
-        The absolute second difference of the sorted probabilities, normalised to sum 1, weighs each
-        position by its curvature; tokens are kept while its cumulative sum stays <= z. The second
-        difference at i is the curvature at sorted token i+1 (centred as in the original code), so
-        the top token always stays and the last one goes whenever anything goes. A row whose
-        curvature is all zero (a flat distribution) gets NaN sums, and NaN > z keeps every token.
-        """
-        if scaled.shape[-1] < 3:
-            return scaled
-        sorted_logits, order = torch.sort(scaled, descending=True, dim=-1)
-        curvature = torch.softmax(sorted_logits, dim=-1).diff(dim=-1).diff(dim=-1).abs()
-        cdf = (curvature / curvature.sum(-1, keepdim=True)).cumsum(-1)
-        beyond = cdf > self.tfs
-        drop_sorted = torch.cat([torch.zeros_like(beyond[:, :1]), beyond, beyond[:, -1:]], dim=-1)
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        return scaled.masked_fill(drop, float("-inf"))
+        return tail_free(scaled, self.tfs)
 
     def _apply_top_a(self, scaled: torch.Tensor) -> torch.Tensor:
-        """Top-a: drop tokens with p < top_a * max(p)**2 (a cut that tightens as the model is surer)."""
-        probs = torch.softmax(scaled, dim=-1)
-        p_max = probs.max(dim=-1, keepdim=True).values
-        # capped at p_max so the best token stays even for a factor > 1 (only <= 1 passes validation)
-        threshold = torch.minimum(self.top_a * p_max * p_max, p_max)
-        return scaled.masked_fill(probs < threshold, float("-inf"))
+        return top_a(scaled, self.top_a)
+
+
+def tail_free(scaled: torch.Tensor, z: torch.Tensor | float) -> torch.Tensor:
+    """Tail-free sampling (Phillips 2019): cut where the sorted distribution stops curving.
+
+    `scaled`: temperature-scaled logits, one row per sequence; `z`: the threshold, a float or one per row
+    ([rows, 1]; inf keeps every token). The absolute second difference of the sorted probabilities,
+    normalised to sum 1, weighs each position by its curvature; tokens are kept while its cumulative sum
+    stays <= z. The second difference at i is the curvature at sorted token i+1 (centred as in the
+    original code), so the top token always stays and the last one goes whenever anything goes. A row
+    whose curvature is all zero (a flat distribution) gets NaN sums, and NaN > z keeps every token.
+    """
+    if scaled.shape[-1] < 3:
+        return scaled
+    sorted_logits, order = torch.sort(scaled, descending=True, dim=-1)
+    curvature = torch.softmax(sorted_logits, dim=-1).diff(dim=-1).diff(dim=-1).abs()
+    cdf = (curvature / curvature.sum(-1, keepdim=True)).cumsum(-1)
+    beyond = cdf > z
+    drop_sorted = torch.cat([torch.zeros_like(beyond[:, :1]), beyond, beyond[:, -1:]], dim=-1)
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return scaled.masked_fill(drop, float("-inf"))
+
+
+def top_a(scaled: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
+    """Top-a: drop tokens with p < factor * max(p)**2 (a cut that tightens as the model is surer).
+
+    `factor`: a float or one per row ([rows, 1]); 0 keeps every token."""
+    probs = torch.softmax(scaled, dim=-1)
+    p_max = probs.max(dim=-1, keepdim=True).values
+    # capped at p_max so the best token stays even for a factor > 1 (only <= 1 passes validation)
+    threshold = torch.minimum(factor * p_max * p_max, p_max)
+    return scaled.masked_fill(probs < threshold, float("-inf"))
 
 
 def _on(value: float | None, off_from: float) -> bool:

@@ -8,10 +8,11 @@ from typing import Any
 from promptbreeder.backends.base import Backend, QueryRequest
 from promptbreeder.config import RunConfig
 from promptbreeder.genomes.base import Genome
-from promptbreeder.genomes.hpo.kind import HpoKind, _space_or_none
+from promptbreeder.genomes.hpo.kind import HpoKind, _format_config, _space_or_none
 from promptbreeder.genomes.kind import DayCareView
 from promptbreeder.genomes.prompt.evaluator import ANSWER_HOLE
 from promptbreeder.genomes.prompt.task import Task
+from promptbreeder.jsonio import fail, json_path
 from promptbreeder.store.cache import CallCache
 from promptbreeder.genomes.prompt.kind import PROMPT
 
@@ -22,7 +23,18 @@ class GenerationKind(HpoKind):
     name = "generation"
 
     def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
-        return PROMPT.load_task(task_dir, data, file)
+        from promptbreeder.genomes.generation.genome import space_problem
+        from promptbreeder.genomes.hpo.space import SearchSpace, SearchSpaceError
+
+        task = PROMPT.load_task(task_dir, data, file)
+        if task.search_space is not None:
+            try:
+                problem = space_problem(SearchSpace.from_spec(task.search_space, root="$.search_space"))
+            except SearchSpaceError as exc:
+                raise fail(file, exc.path, exc.message) from None
+            if problem is not None:
+                raise fail(file, json_path(problem[0], "$.search_space"), problem[1])
+        return task
 
     def build(self, config: RunConfig, day_care: DayCareView, task: Task, backend: Backend,
               cache: CallCache | None = None) -> Genome:
@@ -41,7 +53,12 @@ class GenerationKind(HpoKind):
     def saved_space(self, task_data: dict[str, Any] | None) -> Any:
         from promptbreeder.genomes.generation.genome import SPACE
 
-        return _space_or_none(SPACE)
+        return _space_or_none((task_data or {}).get("search_space") or SPACE)
+
+    def format_saved_report(self, report: dict[str, Any], space: Any) -> str:
+        from promptbreeder.genomes.generation.genome import format_generation_report
+
+        return format_generation_report(report, _format_config(space))
 
 
 GENERATION = GenerationKind()

@@ -39,6 +39,7 @@ CROSSOVER_RATE = 0.1
 PERTURB_SCALE = 0.1  # standard deviation of a perturbation in the unit cube
 SCREEN_SCALES = (0.03, 0.1, 0.25)  # perturbations screened by the forest: fine, usual and coarse steps
 MIN_FOREST_OBSERVATIONS = 4
+INIT_DRAWS = 20  # random draws tried for a start unit that differs from the others
 # a value ends with its line: without the newline in the pattern the model, offered only digits, never
 # stops and every value runs to its token limit (then clipped to a bound of the range)
 FLOAT_PATTERN = r"-?[0-9]+(\.[0-9]+)?(e-?[0-9]+)?\n"
@@ -107,10 +108,14 @@ class ConfigGenome(Genome):
             configs = [self._parse(r) for r in results]
         units = []
         for unit_id, proposed in zip(ids, configs):
-            if proposed is None or any(self.space.key(proposed) == self.space.key(u.config) for u in units):
+            taken = {self.space.key(u.config) for u in units}
+            if proposed is None or self.space.key(proposed) in taken:
                 if self.options.warm_start == "llm":
                     events.append(("init_failed", {"unit": unit_id}))
-                proposed = self.space.sample(rng)
+                for _ in range(INIT_DRAWS):  # a small space (a few choices) repeats draws: keep units distinct
+                    proposed = self.space.sample(rng)
+                    if self.space.key(proposed) not in taken:
+                        break
             units.append(ConfigUnit(id=unit_id, config=proposed, operator="init"))
         return units, events
 

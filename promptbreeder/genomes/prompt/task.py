@@ -42,6 +42,7 @@ class Task:
     seed_prompts: list[str]
     genome: str
     suite_path: Path
+    search_space: dict[str, Any] | None = None  # the generation genome's decoding parameters, if the task sets them
 
     @property
     def gold_key(self) -> str:
@@ -106,6 +107,9 @@ def load_prompt_task(task_dir: Path, data: Any, file: Path) -> Task:
             f"expected a scorer for answer_type {data['answer_type']!r} "
             f"({scorer.type} scores answer_type {', '.join(scorer.answer_types)} only)",
         )
+    if "search_space" in data and data.get("genome") != "generation":
+        raise fail(file, "$.search_space", 'expected only with "genome": "generation" (the decoding parameters it'
+                   " searches); a prompt task has no search space")
     suite = task_dir / data["fitness_test_suite"]
     if not suite.is_file():
         expected = f"expected an existing file relative to {task_dir} (not found: {suite})"
@@ -123,4 +127,5 @@ def load_prompt_task(task_dir: Path, data: Any, file: Path) -> Task:
         seed_prompts=list(data.get("seed_prompts") or []),
         genome=data.get("genome", "prompt"),
         suite_path=suite,
+        search_space=data.get("search_space"),
     )

@@ -634,3 +634,12 @@ def test_an_objective_that_fails_scores_that_configuration_worst_and_says_why(ou
     restored, _ = make_genome(objective=objective, direction=direction)
     restored.load_state(json.loads(json.dumps(genome.state())))
     assert restored.state() == genome.state()
+
+
+def test_start_units_differ_even_in_a_space_of_two_points():
+    tiny = SearchSpace.from_spec({"kind": {"type": "categorical", "choices": ["a", "b"]}})
+    for seed in range(10):
+        genome = ConfigGenome(None, DESCRIPTION, tiny, lambda config: 1.0, backend=FakeBackend(),
+                              query_text=package_query_text, options=ConfigOptions(warm_start="random"))
+        units, _ = genome.create(["0", "1"], random.Random(seed))
+        assert sorted(u.config["kind"] for u in units) == ["a", "b"], seed

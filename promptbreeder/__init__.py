@@ -8,3 +8,10 @@ def optimize(*args, **kwargs):
     from promptbreeder.optimizer import optimize as run
 
     return run(*args, **kwargs)
+
+
+def get_llm_scorer(*args, **kwargs):
+    """llm_optimize's rubric scorer for `optimize`: see `promptbreeder.scorers.llm_scorer.get_llm_scorer`."""
+    from promptbreeder.scorers.llm_scorer import get_llm_scorer as make
+
+    return make(*args, **kwargs)

@@ -99,6 +99,9 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
           f" run's cache),"
           f" {usage.generated_tokens} generated tokens, {usage.failed_calls} failed,"
           f" {time.perf_counter() - started:.1f} s; run folder {store.folder}", file=out)
+    if report.get("target_reached"):
+        print(f"done early: {report['target_reached']} after generation {report.get('generation')} of"
+              f" {config.evolution_generations}", file=out)
     if stopped:
         print(f"stopped early: {stopped}, after generation {report.get('generation')} of"
               f" {config.evolution_generations}; go on with --task {task.name} --continue_run_number {store.number}",

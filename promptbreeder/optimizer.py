@@ -24,6 +24,7 @@ from promptbreeder.config import RunConfig
 from promptbreeder.errors import UsageError
 from promptbreeder.genomes.text.genome import TextGenome
 from promptbreeder.package_queries import package_query_text
+from promptbreeder.scorers.llm_scorer import LLMScorer
 
 
 
@@ -41,8 +42,11 @@ def optimize(task: str, question: str, f: Callable[[str], tuple[float, str]], x0
              backend: Backend | None = None, model: str = "smollm2-135m", seed: int = 0, history_window: int = 5,
              decoder: str = "sample(temperature=0.7)", max_solution_tokens: int = 512,
              run_dir: str | Path | None = None) -> OptimizeResult:
-    """Optimise `x0` for `task`/`question` under `f`; see the module docstring. `backend` defaults to the
-    embedded model in this process (closed again at the end); `run_dir` keeps a GA run's store."""
+    """Optimise `x0` for `task`/`question` under `f`; see the module docstring. Without `backend`, `model`
+    (any form `--model_name_or_path` takes: the embedded model's name, a local folder, a GGUF file,
+    'openai-compat:<model>@<base url>', an LMQL model string) is loaded or reached here and closed again at
+    the end; `stop_score` ends the search once a candidate scores at least that; `run_dir` keeps a GA
+    run's store."""
     if kind not in ("text", "code"):
         raise UsageError(f"kind must be 'text' or 'code' (got {kind!r})")
     if max_steps < 0 or population < 1:
@@ -50,62 +54,59 @@ def optimize(task: str, question: str, f: Callable[[str], tuple[float, str]], x0
     if history_window < 1 or max_solution_tokens < 16:
         raise UsageError("history_window must be >= 1 and max_solution_tokens >= 16")
     decoder_options = DecoderOptions.parse(decoder)  # before loading a model: a bad decoder wastes nothing
+    config = RunConfig(task="optimize", population_size=max(population, 2), evolution_generations=max_steps, seed=seed,
+                       model_name_or_path=model)
     own_backend = backend is None
-    if own_backend:
-        from promptbreeder.backends.lmql.backend import LMQLLocalBackend
-        from promptbreeder.backends.models import resolve_model
+    if own_backend:  # any form the CLI's --model_name_or_path takes, checked before anything is loaded
+        from promptbreeder.backends import check_reachable, create_backend
 
-        backend = LMQLLocalBackend(resolve_model(model).local_dir())
-
-    config = RunConfig(task="optimize", population_size=max(population, 2), evolution_generations=max_steps, seed=seed)
+        spec = config.model_spec
+        check_reachable(spec)
+        backend = create_backend(config, spec)
     genome = TextGenome(config, task, question, f, x0, backend=backend, kind=kind,
                         query_text=package_query_text,
                         decoder=decoder_options, history_window=history_window,
-                        max_solution_tokens=max_solution_tokens)
+                        max_solution_tokens=max_solution_tokens, stop_score=stop_score)
+    lent = isinstance(f, LLMScorer) and f.backend is None
+    if lent:  # a rubric scorer made without a model grades with the run's
+        f.backend = backend
     try:
         if population == 1:
-            steps, stopped = _chain(genome, max_steps, stop_score, random.Random(seed))
+            steps, stopped = _chain(genome, max_steps, random.Random(seed))
         else:
-            steps, stopped = _population(genome, config, max_steps, stop_score, run_dir)
+            steps, stopped = _population(genome, config, max_steps, run_dir)
     finally:
+        if lent:
+            f.backend = None
         if own_backend:
             backend.close()
     best = max(genome.evaluations, key=lambda e: e["score"])
     return OptimizeResult(best["text"], best["score"], genome.evaluations, steps, stopped)
 
 
-def _reached(genome: TextGenome, stop_score: float | None) -> bool:
-    return stop_score is not None and max(e["score"] for e in genome.evaluations) >= stop_score
-
-
-def _chain(genome: TextGenome, max_steps: int, stop_score: float | None, rng: random.Random) -> tuple[int, str]:
+def _chain(genome: TextGenome, max_steps: int, rng: random.Random) -> tuple[int, str]:
     counter = iter(range(1, 10**9))
     [best], _ = genome.create(["x0"], rng)
     genome.score([([best], None)], 0)
     for step in range(1, max_steps + 1):
-        if _reached(genome, stop_score):
+        if genome.target_reached():
             return step - 1, "stop_score"
         [birth] = genome.breed([best], [best], step, lambda: f"x{next(counter)}", rng)
         genome.score([([birth.child], None)], step)
         if birth.child.score > best.score:
             best = birth.child
-    return max_steps, "stop_score" if _reached(genome, stop_score) else "max_steps"
+    return max_steps, "stop_score" if genome.target_reached() else "max_steps"
 
 
-def _population(genome: TextGenome, config: RunConfig, max_steps: int, stop_score: float | None,
-                run_dir: str | Path | None) -> tuple[int, str]:
+def _population(genome: TextGenome, config: RunConfig, max_steps: int, run_dir: str | Path | None) -> tuple[int, str]:
     from promptbreeder.evolution import Breeder
     from promptbreeder.store.run_store import RunStore
 
     folder = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="pb-optimize-"))
     try:
         breeder = Breeder(config, genome, store=RunStore.create(folder, config.to_dict()), log_line=lambda line: None)
-        breeder.initialise()
-        for generation in range(1, max_steps + 1):
-            if _reached(genome, stop_score):
-                return generation - 1, "stop_score"
-            breeder.run_generation(generation)
-        return max_steps, "stop_score" if _reached(genome, stop_score) else "max_steps"
+        breeder.run()
+        return breeder.generation, "stop_score" if genome.target_reached() else "max_steps"
     finally:
         if run_dir is None:
             shutil.rmtree(folder, ignore_errors=True)

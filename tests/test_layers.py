@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("genomes.prompt", "genomes.hpo", "genomes.text", "genomes.generation"),  # the kinds
     ("genomes",),                                                         # the registry of kinds
     ("daycare",),
-    ("reporting", "importers", "optimizer", ""),                          # "" is the package itself
+    ("reporting", "importers", "optimizer", "tuning", ""),                # "" is the package itself
     ("app",),
     ("commands", "cli", "__main__"),
 ]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -226,12 +224,12 @@ def default_backend(monkeypatch):
             self.closed = True
             super().close()
 
-    module = types.ModuleType("promptbreeder.backends.lmql.backend")
-    module.LMQLLocalBackend = Local
-    monkeypatch.setitem(sys.modules, "promptbreeder.backends.lmql.backend", module)
-    from promptbreeder.backends import models
+    import promptbreeder.backends as backends
+    import promptbreeder.config as config_module
 
-    monkeypatch.setattr(models, "resolve_model", lambda name: SimpleNamespace(local_dir=lambda: f"/models/{name}"))
+    monkeypatch.setattr(backends, "create_backend", lambda config, spec: Local(spec.local_dir()))
+    monkeypatch.setattr(config_module, "resolve_model",
+                        lambda name: SimpleNamespace(kind="local", local_dir=lambda: f"/models/{name}"))
     return made
 
 

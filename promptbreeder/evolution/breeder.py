@@ -55,7 +55,8 @@ class Breeder:
         self.next_id = 0
         self.pending: dict[str, dict[str, Any]] = {}  # child id -> parent's fitness and the operators that made it
         self._events: list[tuple[str, dict[str, Any]]] = []
-        self.stopped: str | None = None  # why the last run() ended before its last generation
+        self.stopped: str | None = None  # why the last run() ended before its last generation (continuable)
+        self.target: str | None = None  # the genome's goal met: the run is done before its last generation
         self.step_entropy: dict[str, float] = {}  # the last step's mean entropies (calculate_entropy)
 
     # -- state ------------------------------------------------------------------------------------
@@ -101,13 +102,17 @@ class Breeder:
         `stop()` is asked after every saved step; a reason (a budget reached, a signal) ends the run there,
         recorded in `stopped` and as a "stopped" event. The run continues later from that step.
         """
-        self.stopped = None
+        self.stopped = self.target = None
         if self.generation is None:
             if self.store.steps():
                 self.resume()
             else:
                 self.initialise()
         while self.generation < self.config.evolution_generations:
+            self.target = self.genome.target_reached()
+            if self.target:
+                self.store.log("target_reached", step=self.generation, reason=self.target)
+                break
             reason = stop() if stop is not None else None
             if reason:
                 self.stopped = reason
@@ -169,6 +174,8 @@ class Breeder:
         report["generation"] = self.generation
         if self.stopped:
             report["stopped"] = self.stopped
+        if self.target:
+            report["target_reached"] = self.target
         self.store.log("report", **report)
         write_json_atomic(self.store.folder / "report.json", report)
         return report

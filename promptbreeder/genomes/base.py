@@ -18,6 +18,7 @@ bred and reported:
   `STATE_KEYS`), e.g. operator statistics; `individual_from_dict` restores an individual.
 - `label(individual)` — one line that shows an individual in logs and dashboards.
 - `stand_in_objective(score)` — for --dry-run, where the genome scores with something other than the model.
+- `target_reached()` — optional: why the run may end early because its goal is met (None by default).
 
 A user's function that scores an individual (an HPO objective, a text evaluator, `optimize`'s `f`) may
 raise or return garbage: `guarded_call` turns that into a failed evaluation (the worst fitness, -inf,
@@ -129,6 +130,12 @@ class Genome(ABC):
     def reused_results(self) -> int:
         """Scores this run took from the run's cache instead of asking the model again."""
         return 0
+
+    def target_reached(self) -> str | None:
+        """Why the run is done before its last generation because its goal is met (a text or code task's
+        `stop_score`), or None. The engine asks after every step; a continued run asks again, so it ends
+        at the same step."""
+        return None
 
     def stand_in_objective(self, score: Callable[[str], float]) -> Callable[[], None] | None:
         """--dry-run: replace a scoring function that is not the model (an HPO objective, a text or code

@@ -35,7 +35,7 @@ def day_care():
 
 def test_shipped_day_care_lists_its_tasks(day_care):
     others = {"automl_digits": "code", "text_tagline": "text", "arithmetic_decoding": "generation",
-              "paperclip_factory": "code"}
+              "paperclip_factory": "code", "code_golf": "code", "text_palindrome": "text"}
     assert [n for n in day_care.task_names if not n.startswith("hpo_") and n not in others] == sorted(EXPECTED_COUNTS)
     assert {n: day_care.task(n).genome for n in others} == others
     assert len([n for n in day_care.task_names if n.startswith("hpo_")]) == 25, "5 models x 5 datasets"

@@ -213,3 +213,17 @@ def test_the_embedded_model_answers_while_a_server_writes_the_prompts(server, tm
     assert usage["event"] == "usage" and "server" not in usage["task"]
     assert usage["mutation"]["server"]["requests"] > 0 and usage["mutation"]["server"]["completion_tokens"] > 0
     assert "model queries by role: task (smollm2-135m) " in text and f"mutation ({server.model_string}) " in text
+
+
+def test_optimize_takes_a_server_model_like_the_cli(server):
+    import promptbreeder
+
+    def words(text):
+        return float(len(text.split())), f"{len(text.split())} words; more is better"
+
+    asked_before = server.log.read_text().count("/v1/completions")
+    result = promptbreeder.optimize("Write a slogan for a bicycle shop.", "Make it a little longer.", words,
+                                    x0="Ride more.", max_steps=2, model=server.model_string,
+                                    decoder="sample(temperature=1.0)", max_solution_tokens=32)
+    assert result.steps == 2 and result.history[0]["text"] == "Ride more."
+    assert server.log.read_text().count("/v1/completions") >= asked_before + 2, "each step asked the server"

@@ -52,13 +52,15 @@ class TextGenome(Genome):
 
     def __init__(self, config: RunConfig | None, task_description: str, question: str, evaluate: Evaluate, x0: str, *,
                  backend: Backend, query_text: Callable[[str], str], kind: str = "text",
-                 decoder: DecoderOptions | None = None, history_window: int = 5, max_solution_tokens: int = 512):
+                 decoder: DecoderOptions | None = None, history_window: int = 5, max_solution_tokens: int = 512,
+                 stop_score: float | None = None):
         self.config, self.task_description, self.question = config, task_description, question
         self.evaluate, self.x0, self.backend, self.query_text = evaluate, x0, backend, query_text
         self.kind = kind
         self.fence = "python" if kind == "code" else "text"
         self.decoder = decoder or DecoderOptions.parse("sample(temperature=0.7)")
         self.history_window, self.max_solution_tokens = history_window, max_solution_tokens
+        self.stop_score = stop_score  # a score at which the search is done
         self.evaluations: list[dict[str, Any]] = []  # {"text", "score", "feedback", "unit", "reasoning"}
         self._known: dict[str, tuple[float, str]] = {}
 
@@ -153,6 +155,15 @@ class TextGenome(Genome):
 
     def individual_from_dict(self, data: dict[str, Any]) -> TextUnit:
         return TextUnit.from_dict(data)
+
+    def target_reached(self) -> str | None:
+        best = self.best_score()
+        if self.stop_score is None or best is None or best < self.stop_score:
+            return None
+        return f"stop_score {self.stop_score:g} reached (best {best:g})"
+
+    def best_score(self) -> float | None:
+        return max((e["score"] for e in self.evaluations), default=None)
 
     def label(self, unit: TextUnit) -> str:
         first = unit.text.strip().splitlines()[0] if unit.text.strip() else ""

@@ -30,7 +30,7 @@ class TextKind(GenomeKind):
         return TextGenome(config, task.description, task.question, evaluate, task.x0, backend=backend,
                           kind=task.genome, query_text=lambda name: day_care.query_text(name, task.name),
                           decoder=config.decoder_override or task.decoder, history_window=task.history_window,
-                          max_solution_tokens=task.max_solution_tokens)
+                          max_solution_tokens=task.max_solution_tokens, stop_score=task.stop_score)
 
     def size(self, task: TextTask) -> int:
         return 1  # the starting candidate

@@ -3,7 +3,8 @@
 A text task scores a candidate with its `evaluator` file (`evaluate(text) -> (score, feedback)`) or
 with the LLM rubric (`fitness_scorer`). A code task's evaluator is trusted task code that never runs
 the candidate itself: it defines `make_args() -> JSON value` (the input handed to the candidate) and
-`score(returned) -> (score, feedback)`; the candidate's `entry` function runs only inside the sandbox
+`score(returned) -> (score, feedback)` (or `score(returned, source)`, to judge the program's text too, as
+code golf does); the candidate's `entry` function runs only inside the sandbox
 (`promptbreeder.sandbox.run_code`, limits from `limits`), and a crash, timeout, memory or network
 failure scores 0 with the sandbox's feedback.
 """
@@ -11,6 +12,7 @@ failure scores 0 with the sandbox's feedback.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +40,7 @@ class TextTask:
     decoder: DecoderOptions = field(default_factory=lambda: DecoderOptions.parse("sample(temperature=0.7)"))
     max_solution_tokens: int = 512
     history_window: int = 5
+    stop_score: float | None = None  # the run ends once a candidate scores this much
 
     def evaluate_function(self, backend: Any = None, build_scorer: Callable | None = None):
         """`evaluate(x) -> (score, feedback)` for this task (the rubric needs the run's backend)."""
@@ -61,9 +64,21 @@ class TextTask:
         if not result.ok:
             return FAILED, f"{result.failure}: {result.feedback}"
         try:
+            if _takes_source(self.evaluator.score):  # code golf scores the program's length too
+                return _checked(self.evaluator.score(result.value, source))
             return _checked(self.evaluator.score(result.value))
         except Exception as exc:  # the candidate's output broke the scorer: its fault, scored as failure
             return FAILED, f"the returned value could not be scored: {type(exc).__name__}: {exc}"
+
+
+def _takes_source(score: Callable) -> bool:
+    """Whether a code evaluator's `score` takes the candidate's source beside the value it returned."""
+    try:
+        parameters = inspect.signature(score).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
 
 
 def _checked(outcome: Any) -> tuple[float, str]:
@@ -115,7 +130,7 @@ def load_text_task(task_dir: Path, data: dict[str, Any], file: Path) -> TextTask
                     question=data["question"], x0=x0, evaluator=evaluator, rubric_spec=data.get("fitness_scorer"),
                     entry=data.get("entry", "main"), limits=dict(data.get("limits", {})), decoder=decoder,
                     max_solution_tokens=data.get("max_solution_tokens", 512),
-                    history_window=data.get("history_window", 5))
+                    history_window=data.get("history_window", 5), stop_score=data.get("stop_score"))
 
 
 def _read(path: Path, file: Path, where: str) -> str:

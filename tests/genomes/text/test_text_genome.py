@@ -9,6 +9,7 @@ The fake backend answers `optimize_step` the way the LMQL query fills its holes:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -436,3 +437,26 @@ def test_an_evaluator_that_raises_or_returns_garbage_fails_that_candidate_only(o
     assert genome.evaluations[1]["feedback"] == reason
     assert f"score failed; feedback: {reason}" in genome.history(), "the LLM is told why the attempt failed"
     assert genome.report([good, bad], 1)["best"]["text"] == "two words"
+
+
+def test_a_stop_score_ends_the_run_at_the_first_step_that_reaches_it_and_a_continued_run_stays_there(tmp_path):
+    config = RunConfig(task="toy_text", population_size=4, evolution_generations=6, seed=5)
+    store = RunStore.create(tmp_path / "runs", config.to_dict())
+
+    def run(generations):
+        genome = TextGenome(config, TASK, QUESTION, WordCount(), X0, backend=Backend(seeded_appender),
+                            query_text=package_query_text, decoder=DecoderOptions.parse("sample(temperature=0.9)"),
+                            stop_score=3.0)
+        return Breeder(dataclasses.replace(config, evolution_generations=generations), genome, store=store,
+                       log_line=lambda line: None)
+
+    first = run(6)
+    final = first.run()
+    bests = {step: max(e["score"] for e in state["evaluations"]) for step, state in snapshots(store).items()}
+    reached = min(step for step, best in bests.items() if best >= 3.0)
+    assert final["generation"] == reached < 6 and store.steps()[-1] == reached
+    assert first.target == f"stop_score 3 reached (best {bests[reached]:g})"
+    assert first.report()["target_reached"] == first.target
+    again = run(10)
+    assert again.run()["generation"] == reached and store.steps()[-1] == reached, "continuing does not go on"
+    assert [e["step"] for e in store.events() if e["event"] == "target_reached"] == [reached, reached]

@@ -185,6 +185,14 @@ def test_a_text_task_with_a_python_evaluator(text_dir):
     assert task.evaluate_function()("ride on") == (2.0, "2 words; more words score higher")
 
 
+def test_a_stop_score_in_the_folder_reaches_the_genome(text_dir):
+    edit(text_dir, stop_score=3)
+    task = load_task_folder(text_dir)
+    assert task.stop_score == 3
+    genome = build_genome(RunConfig(task=task.name), None, task, FakeBackend())
+    assert genome.stop_score == 3 and genome.target_reached() is None
+
+
 def test_x0_can_come_from_a_file(text_dir):
     (text_dir / "start.txt").write_text("ride on\n")
     data = json.loads((text_dir / TASK_FILE).read_text())
@@ -231,6 +239,7 @@ def edit(folder: Path, drop=(), **changes) -> None:
     ((), {"decoder_options": "greedy"}, "$.decoder_options", "expected a valid LMQL decoder"),
     ((), {"history_window": 0}, "$.history_window", "expected a value >= 1"),
     ((), {"max_solution_tokens": 8}, "$.max_solution_tokens", "expected a value >= 16"),
+    ((), {"stop_score": "high"}, "$.stop_score", "expected a number"),
 ])
 def test_a_broken_text_task_is_one_day_care_error_line(text_dir, drop, changes, path, words):
     edit(text_dir, drop, **changes)
@@ -351,3 +360,27 @@ def test_the_paperclip_factory_runs_its_own_server_and_scores_from_it():
     score, feedback = evaluate("def run(info):\n    import urllib.request\n"
                                "    return urllib.request.urlopen('http://example.com', timeout=2).read()")
     assert score == 0.0 and feedback.startswith("network:")
+
+
+# -- llm_optimize's examples: code golf and the palindrome -----------------------------------------------
+
+
+def test_code_golf_scores_a_correct_program_by_its_length_and_a_wrong_one_zero():
+    task = load_day_care(DAY_CARE).task("code_golf")
+    evaluate = task.evaluate_function()
+    score, feedback = evaluate(task.x0)
+    assert score == 1000 - len(task.x0.strip()) and feedback.startswith("correct,")
+    short = "def fizzbuzz(n):return['Fizz'*(i%3<1)+'Buzz'*(i%5<1)or str(i)for i in range(1,n+1)]"
+    assert evaluate(short) == (1000 - len(short), f"correct, {len(short)} characters; shorter is better")
+    score, feedback = evaluate("def fizzbuzz(n):return[str(i)for i in range(1,n+1)]")
+    assert score == 0 and feedback.startswith("wrong at 3: got '3', expected 'Fizz'")
+    assert evaluate("def fizzbuzz(n):\n    return 1 / 0")[0] == 0
+    assert task.stop_score == 920
+
+
+def test_the_palindrome_task_rewards_mirroring_length_and_topic():
+    evaluate = load_day_care(DAY_CARE).task("text_palindrome").evaluate_function()
+    assert evaluate("A man, a plan, a canal: Panama")[0] == 8.0  # mirrors, 7 words, off topic
+    score, feedback = evaluate("Machine learning (ML) is a field")
+    assert score < 6 and "the mirror breaks at letter 1" in feedback
+    assert evaluate("Ai, data, at ad, ia") == (10.0, "100% of the letters mirror")

@@ -16,12 +16,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from promptbreeder.reporting import analysis
-from promptbreeder.reporting.introspection import attention_figure, entropy_figure
+from promptbreeder.reporting.introspection import attention_figure, entropy_figure, layers_figure
 from promptbreeder.reporting.load import RunData, load_run
 
 CORE_FIGURES = ("fitness", "heldout", "operators", "diversity", "lineage")  # file stems, in page order
 # drawn when the run measured them (calculate_entropy, return_attention); the page says so otherwise
-INTROSPECTION_FIGURES = ("entropy", "attention")
+INTROSPECTION_FIGURES = ("entropy", "attention", "attention_layers")
 FIGURES = CORE_FIGURES + INTROSPECTION_FIGURES
 BRED, BASELINE, MEAN = "#1f77b4", "#999999", "#ff7f0e"
 DPI = 110
@@ -213,4 +213,4 @@ def _nan(value) -> float:
 
 DRAWERS = {"fitness": fitness_figure, "heldout": heldout_figure, "operators": operators_figure,
            "diversity": diversity_figure, "lineage": lineage_figure, "entropy": entropy_figure,
-           "attention": attention_figure}
+           "attention": attention_figure, "attention_layers": layers_figure}

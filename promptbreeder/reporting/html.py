@@ -28,6 +28,9 @@ TITLES = {
     "attention": ("Attention of answers over their prompts", "Last-layer attention, averaged over heads, of each "
                   "answer token (rows: the attention at the position that predicted it) over the end of its prompt "
                   "(return_attention; the first records saved)."),
+    "attention_layers": ("Attention of every layer and head", "Where in the end of the prompt each layer (mean over "
+                         "heads) and each head of the last layer look while the first saved answer is written, "
+                         "averaged over its tokens (return_attention)."),
 }
 STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }

@@ -1,10 +1,13 @@
 """Figures of what the model did inside a run: next-token entropy per generation (`calculate_entropy`)
-and the attention of saved answers over their prompts (`return_attention`)."""
+and the attention of saved answers over their prompts (`return_attention`): the last layer's per answer
+token, and every layer's and head's (from the record's `.npz`) as where in the prompt each one looks."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import numpy as np
 
 from matplotlib.figure import Figure
 
@@ -82,6 +85,59 @@ def _heatmap(ax, record: dict[str, Any]) -> None:
                  " token (rows) over the prompt"
                  + (" (colours clipped at the first token, an attention sink)" if first == 0 else ""), fontsize=8)
     ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+
+
+def layer_attention(run: RunData, record: dict[str, Any]) -> np.ndarray | None:
+    """A record's attention of every layer and head, (layers, heads, answer tokens, tokens) in float32, or
+    None where the record has none (saved before all layers were kept) or its file cannot be read."""
+    name = record.get("layers_file")
+    if not name:
+        return None
+    try:
+        with np.load(run.folder / "attention" / name) as data:
+            return data["attention"].astype(np.float32)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def layer_views(weights: np.ndarray, answer_start: int, layer: int = -1) -> tuple[np.ndarray, np.ndarray, int]:
+    """(per layer, per head of `layer`, first column): where in the end of the prompt each layer (averaged
+    over heads) and each head of one layer look, averaged over the answer's tokens; columns are the last
+    MAX_COLUMNS prompt tokens before the answer."""
+    first = max(0, answer_start - MAX_COLUMNS)
+    per_layer = weights.mean(axis=(1, 2))[:, first:answer_start]
+    per_head = weights[layer].mean(axis=1)[:, first:answer_start]
+    return per_layer, per_head, first
+
+
+def layers_figure(run: RunData, record_index: int = 0, layer: int = -1) -> Figure | str:
+    """Per-layer and per-head view of one saved answer (the first, unless `record_index` says)."""
+    records = [r for r in attention_records(run) if r.get("layers_file")]
+    if not records:
+        return "no attention of every layer was saved (return_attention off, or a run from before it was kept)"
+    record = records[min(record_index, len(records) - 1)]
+    weights = layer_attention(run, record)
+    if weights is None:
+        return f"the attention file of {record['file']} cannot be read"
+    start = int(record["answer_start"])
+    per_layer, per_head, first = layer_views(weights, start, layer)
+    columns = record["tokens"][first:start]
+    figure = Figure(figsize=(11, 0.16 * (len(per_layer) + len(per_head)) + 3.2))
+    shown = layer if layer >= 0 else len(weights) + layer
+    for i, (matrix, rows, what) in enumerate([(per_layer, "layer", "each layer (mean over heads)"),
+                                              (per_head, "head", f"each head of layer {shown}")]):
+        ax = figure.add_subplot(2, 1, i + 1)
+        rest = matrix[:, 1:] if first == 0 else matrix  # clip colours at the attention sink, as above
+        image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=float(rest.max()) if rest.size else None)
+        ax.set_xticks(range(len(columns)))
+        ax.set_xticklabels([_label(t) for t in columns], rotation=90, fontsize=5)
+        ax.set_yticks(range(len(matrix)))
+        ax.set_yticklabels([f"{rows} {j}" for j in range(len(matrix))], fontsize=5)
+        ax.set_title(f"{record.get('query', '?')} ({record['file']}): where in the prompt {what} looks while"
+                     " writing the answer (mean over its tokens)", fontsize=8)
+        figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    figure.tight_layout()
+    return figure
 
 
 def _label(token: str) -> str:

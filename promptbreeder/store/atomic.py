@@ -11,12 +11,23 @@ from typing import Any
 
 def write_atomic(path: str | Path, text: str) -> None:
     """Write `text` to `path` via a synced temporary file renamed over it (and sync the folder)."""
+    _write_atomic(path, lambda out: out.write(text.encode("utf-8")))
+
+
+def write_npz_atomic(path: str | Path, **arrays: Any) -> None:
+    """Numpy arrays, compressed, to `path` (an .npz) as atomically as `write_atomic`."""
+    import numpy as np  # only the writers of arrays need it
+
+    _write_atomic(path, lambda out: np.savez_compressed(out, **arrays))
+
+
+def _write_atomic(path: str | Path, write: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

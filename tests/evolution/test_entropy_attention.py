@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from promptbreeder import app
@@ -119,6 +120,32 @@ def test_saved_attention_is_drawn_as_heatmaps(tmp_path):
     assert not isinstance(attention_figure(run), str)
 
 
+def test_every_layers_attention_is_drawn_per_layer_and_per_head(tmp_path):
+    from promptbreeder.reporting.introspection import layer_attention, layer_views, layers_figure
+    from promptbreeder.store.atomic import write_npz_atomic
+
+    run = type("Run", (), {"folder": tmp_path})()
+    (tmp_path / "attention").mkdir()
+    tokens = ["Q", ":", " 2", "+", "2", "A", ":", " 4", "!"]
+    weights = np.zeros((3, 2, 2, 9), dtype=np.float16)  # 3 layers, 2 heads, 2 answer tokens over 9 tokens
+    weights[:, 0, :, 2] = 1.0  # head 0 of every layer reads " 2"
+    weights[2, 1, :, 4] = 1.0  # head 1 of the last layer reads "2"
+    write_npz_atomic(tmp_path / "attention" / "fitness_noCoT_001.npz", attention=weights)
+    record = {"query": "fitness_noCoT", "tokens": tokens, "answer_start": 7, "weights": [[0.1] * 9] * 2,
+              "layers": 3, "heads": 2, "layers_file": "fitness_noCoT_001.npz"}
+    (tmp_path / "attention" / "fitness_noCoT_001.json").write_text(json.dumps(record))
+    loaded = layer_attention(run, record | {"file": "fitness_noCoT_001.json"})
+    assert loaded.shape == (3, 2, 2, 9) and loaded.dtype == np.float32
+    per_layer, per_head, first = layer_views(loaded, 7)
+    assert first == 0 and per_layer.shape == (3, 7) and per_head.shape == (2, 7)
+    assert per_layer[0].tolist() == [0, 0, 0.5, 0, 0, 0, 0] and per_layer[2][4] == 0.5
+    assert per_head[0].argmax() == 2 and per_head[1].argmax() == 4
+    assert not isinstance(layers_figure(run), str)
+    del record["layers_file"]  # a record saved before every layer was kept: the reason, not a figure
+    (tmp_path / "attention" / "fitness_noCoT_001.json").write_text(json.dumps(record))
+    assert "no attention of every layer" in layers_figure(run)
+
+
 # -- on the embedded model -----------------------------------------------------------------------------
 
 
@@ -162,8 +189,12 @@ def test_a_real_run_keeps_entropy_and_attention_and_the_report_draws_them(day_ca
     for i, row in enumerate(record["weights"]):  # causal softmax rows: sum 1 over the tokens before the answer's
         assert math.isclose(sum(row), 1.0, rel_tol=1e-3)
         assert all(w == 0 for w in row[record["answer_start"] + i:]), "the predicting position sees no answer token"
+    layers = np.load(run_dir / "attention" / record["layers_file"])["attention"].astype(np.float32)
+    assert layers.shape == (record["layers"], record["heads"], len(record["weights"]), len(record["tokens"]))
+    assert np.allclose(layers[-1].mean(axis=0), np.array(record["weights"]), atol=2e-3), "the JSON's is the last layer's"
+    assert np.allclose(layers.sum(axis=-1), 1.0, atol=1e-2), "every head's rows are softmax rows"
     assert cli.main(["report", str(run_dir)]) == 0
-    assert {"entropy.png", "attention.png"} <= {p.name for p in (run_dir / "report").iterdir()}
+    assert {"entropy.png", "attention.png", "attention_layers.png"} <= {p.name for p in (run_dir / "report").iterdir()}
 
 
 def test_a_failing_attention_capture_keeps_the_answer(tmp_path, capsys, monkeypatch):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from promptbreeder.reporting import analysis
-from promptbreeder.reporting.figures import draw_figures
+from promptbreeder.reporting.figures import INTROSPECTION_FIGURES, draw_figures
 from promptbreeder.reporting.load import detect_kind, load_run
 
 
@@ -138,6 +138,6 @@ def test_a_long_lineage_is_drawn_with_its_middle_elided_and_listed_whole(tmp_pat
     assert [u["id"] for u in analysis.lineage(run)] == [f"u{i}" for i in range(40)]
     drawn = draw_figures(run, tmp_path / "out")
     assert set(drawn.paths) == {"fitness", "diversity", "lineage"}
-    core = {k: v for k, v in drawn.skipped.items() if k not in ("entropy", "attention")}
+    core = {k: v for k, v in drawn.skipped.items() if k not in INTROSPECTION_FIGURES}
     assert core == {"heldout": "report.json is missing: the run is still going or was stopped before its end",
                     "operators": "no operator has been used yet"}

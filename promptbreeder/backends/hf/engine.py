@@ -79,8 +79,9 @@ class HFEngine:
 
     # -- generation -------------------------------------------------------------------------------
 
-    def attention(self, token_ids: list[int]) -> torch.Tensor:
-        """Last-layer attention of every token over the tokens up to it, averaged over heads: (n, n).
+    def attention(self, token_ids: list[int], rows: slice = slice(None)) -> torch.Tensor:
+        """Every layer's and head's attention of the tokens `rows` over the tokens up to each:
+        (layers, heads, len(rows), n), in float32 on the CPU.
 
         The batched loop uses SDPA, which computes no weights to return; this one forward pass switches
         the model to eager attention, which does, and back.
@@ -94,7 +95,7 @@ class HFEngine:
                                      output_attentions=True)
             finally:
                 self.model.set_attn_implementation(previous)
-        return out.attentions[-1][0].float().mean(dim=0).cpu()
+        return torch.stack([layer[0, :, rows] for layer in out.attentions]).float().cpu()
 
     def generate(self, rows: list[GenerateRow], emit: Emit) -> None:
         """Generate for all rows in batches of `max_batch_size`, streaming tokens via `emit`.

@@ -23,7 +23,7 @@ from promptbreeder.backends.lmql.lmtp_inprocess import (CURRENT_SEED, END_TEXTS,
                                                    HOLE_BUDGET, STOP_HINTS, HoleBudget, InProcessLMTPClient,
                                                    StopHints, track_variable_stops)
 from promptbreeder.errors import ModelError
-from promptbreeder.store.atomic import write_json_atomic
+from promptbreeder.store.atomic import write_json_atomic, write_npz_atomic
 
 
 class LMQLBackend(Backend):
@@ -203,7 +203,9 @@ class LMQLLocalBackend(LMQLBackend):
 
     def _save_attention(self, request: QueryRequest, result: QueryResult, index: int) -> None:
         """One record: the tokens, where the answer starts, and for each answer token the attention of the
-        position that predicted it (the one before) over the tokens up to that position."""
+        position that predicted it (the one before) over the tokens up to that position: in the JSON the
+        last layer's, averaged over heads; in the `.npz` beside it (`layers_file`) every layer's and head's,
+        float16, (layers, heads, answer tokens, tokens)."""
         tokenizer = self.engine.tokenizer
         ids = tokenizer(result.prompt, add_special_tokens=False).input_ids
         holes = [h for h in query_holes(request.query) if result.variables.get(h)]
@@ -211,13 +213,18 @@ class LMQLLocalBackend(LMQLBackend):
         prefix = result.prompt[: len(result.prompt) - len(answer)] if answer and result.prompt.endswith(answer) \
             else result.prompt
         start = max(1, min(len(tokenizer(prefix, add_special_tokens=False).input_ids), len(ids) - 1))
-        weights = self.engine.attention(ids)[start - 1:len(ids) - 1]
+        every = self.engine.attention(ids, slice(start - 1, len(ids) - 1))
+        weights = every[-1].mean(dim=0)
+        name = f"{request.name}_{index:03d}"
         record = {"query": request.name, "seed": request.seed, "answer_variable": holes[-1] if holes else None,
                   "tokens": [tokenizer.decode([t]) for t in ids], "answer_start": start,
-                  "weights": [[round(float(w), 5) for w in row] for row in weights]}
+                  "weights": [[round(float(w), 5) for w in row] for row in weights],
+                  "layers": every.shape[0], "heads": every.shape[1], "layers_file": f"{name}.npz"}
         folder = self._attention["folder"]
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(folder / f"{request.name}_{index:03d}.json", record)
+        # the arrays first: a record names its .npz only once that is whole
+        write_npz_atomic(folder / record["layers_file"], attention=every.half().numpy())
+        write_json_atomic(folder / f"{name}.json", record)
 
     def close(self) -> None:
         super().close()  # cancels the dispatcher task with the loop

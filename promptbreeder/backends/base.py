@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -283,6 +284,18 @@ def stop_phrases(query: str) -> tuple[str, ...]:
     return tuple(phrases)
 
 
+def run_to_completion(loop: asyncio.AbstractEventLoop, awaitable: Any) -> Any:
+    """`loop.run_until_complete(awaitable)`, also where this thread already runs a loop of its own (a Jupyter
+    cell, an async application), which may not run a second one: then in a helper thread, while this one
+    waits. Either way the backend's own loop does the work, so its state stays on one loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return loop.run_until_complete(awaitable)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptbreeder-loop") as helper:
+        return helper.submit(loop.run_until_complete, awaitable).result()
+
+
 class Backend(ABC):
     """Runs LMQL queries. Subclasses implement `run_batch` (async: the extension point a wrapper such as
     `CachingBackend` calls on the backend it wraps); `run_many` runs it on the backend's own event loop and
@@ -309,7 +322,7 @@ class Backend(ABC):
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
-            results = self._loop.run_until_complete(self.run_batch(list(requests)))
+            results = run_to_completion(self._loop, self.run_batch(list(requests)))
         for request, result in zip(requests, results):
             self.usage.record(request, result)
         return results
@@ -344,8 +357,8 @@ class Backend(ABC):
                 break
             for task in leftovers:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
+            run_to_completion(loop, asyncio.gather(*leftovers, return_exceptions=True))
+        run_to_completion(loop, loop.shutdown_asyncgens())
         loop.close()
 
     def __enter__(self):

@@ -98,3 +98,21 @@ def test_text_embeddings_are_unit_vectors_closer_for_paraphrases_or_say_they_can
 
     assert cosine(a, b) > 0.98 > cosine(a, c), (cosine(a, b), cosine(a, c))
     assert backend.text_embeddings(texts[:1])[0] == pytest.approx(a, abs=1e-5)
+
+
+def test_a_backend_works_where_an_event_loop_is_already_running_as_in_a_notebook():
+    """Jupyter runs its own loop in the main thread; a synchronous run_many there must still answer."""
+    import asyncio
+
+    from promptbreeder.backends.fake import FakeBackend
+
+    backend = FakeBackend(responder=lambda request: "4")
+
+    async def notebook_cell():
+        first = backend.run_many([QueryRequest('"2+2=[X]"', name="a")])
+        second = backend.run_many([QueryRequest('"2+2=[X]"', name="b")])
+        backend.close()
+        return first + second
+
+    results = asyncio.run(notebook_cell())
+    assert [r.variables for r in results] == [{"X": "4"}, {"X": "4"}]

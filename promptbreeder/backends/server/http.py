@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptbreeder.backends.base import run_to_completion
 from promptbreeder.errors import BackendError, ModelError
 
 API_KEY_VARIABLES = ("PROMPTBREEDER_API_KEY", "OPENAI_API_KEY")
@@ -188,7 +189,7 @@ class ServerClient:
         wrapping backend's, closed first), its sockets went with it."""
         loop = self._client_loop
         if self._client is not None and loop is not None and not loop.is_closed() and not loop.is_running():
-            loop.run_until_complete(self.aclose())
+            run_to_completion(loop, self.aclose())
         self._client = None
 
 

@@ -78,6 +78,14 @@ class RunConfig:
         "uniform", "how each child's mutation operator is chosen: 'uniform' at random, or 'bandit' (Thompson sampling"
         " on how often each operator's children beat their parents, from the run's operator statistics)",
         choices=("uniform", "bandit"))  # the policies of promptbreeder/genomes/prompt/operators/selection.py
+    acq_strategy: str | None = _setting(
+        None, "config genome (HPO): the acquisition that ranks a child's candidates on the surrogate: 'ei' (expected"
+        " improvement) or 'ucb' (upper confidence bound)", choices=("ei", "ucb"),
+        default_text="default: the task's config_options, else ei")
+    surrogate: str | None = _setting(
+        None, "config genome (HPO): what predicts a candidate's score before it is evaluated: 'forest' (a tree"
+        " ensemble on the evaluations, no model cost), 'llm' (LLAMBO's: the LLM predicts it) or 'none'",
+        choices=("forest", "llm", "none"), default_text="default: the task's config_options, else forest")
     start_from_seed_prompts: bool = _setting(
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"

@@ -29,6 +29,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "choice_by_likelihood",
                 "reasoning_max_tokens", "selection_examples",
                 "heldout_fraction"),
+    "config genome (HPO)": ("acq_strategy", "surrogate"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (
         "max_llm_calls", "max_generated_tokens", "max_seconds", "dry_run"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,9 +35,12 @@ class HpoKind(GenomeKind):
               cache: CallCache | None = None) -> Genome:
         from promptbreeder.genomes.hpo.genome import ConfigGenome
 
+        # the flags, where given, override the task folder's config_options
+        flags = {name: getattr(config, name) for name in ("acq_strategy", "surrogate") if getattr(config, name)}
         return ConfigGenome(config, task.description, task.space, task.objective, backend=backend,
                             query_text=lambda name: day_care.query_text(name, task.name), direction=task.direction,
-                            decoder=config.decoder_override or task.decoder, options=task.options)
+                            decoder=config.decoder_override or task.decoder,
+                            options=dataclasses.replace(task.options, **flags))
 
     def size(self, task: ConfigTask) -> int:
         return len(task.space)

@@ -246,3 +246,18 @@ def test_a_task_query_override_must_keep_the_surrogate_score(tmp_path):
         load_day_care(root).validate()
     override.write_text('"Predict the score of {candidate}: [SCORE]"\n')
     assert load_day_care(root).query_text("config_surrogate", WINE) == override.read_text()
+
+
+def test_the_acq_strategy_and_surrogate_flags_override_the_tasks_config_options():
+    from promptbreeder.backends.fake import FakeBackend
+    from promptbreeder.config import RunConfig
+    from promptbreeder.daycare import load_day_care
+    from promptbreeder.genomes.registry import build_genome
+
+    day_care = load_day_care(Path(__file__).resolve().parents[3] / "day_care")
+    task = day_care.task("hpo_svm_wine")
+    plain = build_genome(RunConfig(task=task.name), day_care, task, FakeBackend())
+    assert (plain.options.acq_strategy, plain.options.surrogate) == (task.options.acq_strategy, task.options.surrogate)
+    flagged = build_genome(RunConfig(task=task.name, acq_strategy="ucb", surrogate="llm"), day_care, task, FakeBackend())
+    assert (flagged.options.acq_strategy, flagged.options.surrogate) == ("ucb", "llm")
+    assert flagged.options.num_candidates == task.options.num_candidates, "the other options stay the task's"

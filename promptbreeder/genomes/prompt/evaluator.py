@@ -19,7 +19,7 @@ from typing import Sequence
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
 from promptbreeder.genomes.kind import DayCareView
-from promptbreeder.genomes.prompt.task import Task
+from promptbreeder.genomes.prompt.task import Task, example_fields
 from promptbreeder.scorers.base import Scorer
 from promptbreeder.scorers.builtin import final_number
 from promptbreeder.store.cache import CallCache, fitness_key
@@ -96,6 +96,7 @@ class FitnessEvaluator:
             QueryRequest(
                 query=query,
                 inputs={
+                    **example_fields(example),  # what a task's own fitness query may read besides the question
                     "system_prompt": self.system_prompt,
                     "task_prompt": candidate.task_prompt,
                     "task_prompt_after": candidate.task_prompt_after,

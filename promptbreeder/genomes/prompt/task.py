@@ -24,6 +24,16 @@ from promptbreeder.jsonio import check, fail, json_path, read_examples, schema
 from promptbreeder.scorers.registry import scorer_class, spec_problem
 
 DEFAULT_ANSWER_MAX_TOKENS = 48
+# the inputs the fitness queries get from the run; an example's other fields reach them too (LLaMA Day
+# Care's fitness examples carry what a task's own query needs), under their own names
+FITNESS_INPUTS = ("system_prompt", "task_prompt", "task_prompt_after", "question", "choices", "answer_type",
+                  "answer_max_tokens", "reasoning_max_tokens")
+
+
+def example_fields(example: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an example a fitness query may read besides its question and choices: never a gold label."""
+    return {key: value for key, value in example.items()
+            if key not in ("input", "choices") and not key.startswith("gold_")}
 
 
 @dataclass
@@ -62,6 +72,11 @@ class Task:
         for where, example in rows:
             check(example, example_schema, path, root=where)
             self._check_gold(example, path, where)
+            for key in example_fields(example):
+                if key in FITNESS_INPUTS or not key.isidentifier():
+                    raise fail(path, json_path([key], where),
+                               "expected a field name that is a Python identifier and not one of the fitness"
+                               f" queries' own inputs ({', '.join(FITNESS_INPUTS)}): rename the field")
         return [example for _, example in rows]
 
     def _example_schema(self) -> dict[str, Any]:

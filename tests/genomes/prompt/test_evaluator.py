@@ -147,3 +147,30 @@ def test_choice_tasks_are_answered_by_likelihood_where_the_backend_can_score(tas
         assert result.answers == [example["choices"][0]], "the answer is compared without surrounding spaces"
     if expected.endswith("_likelihood"):
         assert "distribution" in backend.requests[0].query and "ANSWER in choices" in backend.requests[0].query
+
+
+def test_an_examples_extra_fields_reach_the_fitness_query_but_gold_labels_never_do(setup):
+    day_care, task, _ = setup
+    example = {"input": "What is 2 plus 3?", "gold_arithmetic_1_digit_addition": "5", "gold_other_task": "x",
+               "context": "Numbers are in base ten.", "difficulty": 1}
+    backend = FakeBackend(responder=lambda r: {"ANSWER": "5"})
+    FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task)).evaluate([Candidate("Add.")], [example])
+    [request] = backend.requests
+    assert request.inputs["context"] == "Numbers are in base ten." and request.inputs["difficulty"] == 1
+    assert not any(key.startswith("gold_") for key in request.inputs)
+    assert request.inputs["question"] == "What is 2 plus 3?"
+
+
+@pytest.mark.parametrize("field", ["question", "task_prompt", "not-an-identifier"])
+def test_an_extra_field_that_would_hide_a_query_input_is_one_line_naming_it(setup, tmp_path, field):
+    import json
+
+    from promptbreeder.errors import DayCareError
+
+    _, task, _ = setup
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text(json.dumps({"input": "What is 1 plus 1?", "gold_arithmetic_1_digit_addition": "2"}) + "\n"
+                     + json.dumps({"input": "What is 2 plus 2?", "gold_arithmetic_1_digit_addition": "4", field: "x"}))
+    with pytest.raises(DayCareError) as caught:
+        task.load_suite(suite)
+    assert str(suite) in str(caught.value) and field in str(caught.value) and "rename the field" in str(caught.value)

@@ -290,7 +290,10 @@ def run_to_completion(loop: asyncio.AbstractEventLoop, awaitable: Any) -> Any:
     waits. Either way the backend's own loop does the work, so its state stays on one loop."""
     try:
         asyncio.get_running_loop()
+        inside_a_loop = True
     except RuntimeError:
+        inside_a_loop = False
+    if not inside_a_loop:  # outside the except block: errors of the work must not chain to this probe
         return loop.run_until_complete(awaitable)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptbreeder-loop") as helper:
         return helper.submit(loop.run_until_complete, awaitable).result()

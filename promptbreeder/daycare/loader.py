@@ -24,7 +24,7 @@ from promptbreeder.backends.chat import ChatFormat, check_not_mixed
 from promptbreeder.errors import UsageError
 from promptbreeder.genomes.kind import TASK_FILE, TaskFolder
 from promptbreeder.genomes.registry import KINDS, genome_kind
-from promptbreeder.jsonio import check, fail, read_json, schema
+from promptbreeder.jsonio import check, fail, json_path, read_json, schema
 from promptbreeder.package_queries import QUERY_NAME, package_query_names, package_query_path, package_query_text
 from promptbreeder.scorers.base import Scorer
 from promptbreeder.scorers.registry import build_scorer
@@ -166,8 +166,22 @@ def _read_query(path: Path, name: str) -> str:
     return text
 
 
+LLAMA_DAY_CARE_QUERIES = "breeder.lmql"  # the original tool's one query file (HJSON)
+LLAMA_DAY_CARE_CATEGORY = "paper"  # LLaMA Day Care's lists (the paper's prompts) carry no categories
+
+
 def _load_prompts(path: Path) -> list[Prompt]:
-    data = read_json(path, "a JSON list of {category, text} objects")
+    data = read_json(path, "a JSON list of {category, text} objects, or an object of id -> prompt text")
+    # LLaMA Day Care's form: an object of id -> prompt text (one of our {category, text} objects without its
+    # list around it is a mistake, which the schema then names)
+    if isinstance(data, dict) and not {"category", "text"} & set(data):
+        for key, text in data.items():
+            if not isinstance(text, str) or not text.strip():
+                raise fail(path, json_path([key]), "expected a non-empty prompt text (LLaMA Day Care's form: an"
+                           " object of id -> prompt), or use a JSON list of {category, text} objects")
+        if not data:
+            raise fail(path, "$", "expected at least one prompt")
+        return [Prompt(LLAMA_DAY_CARE_CATEGORY, text) for text in data.values()]
     check(data, schema("prompt_list"), path)
     return [Prompt(item["category"], item["text"]) for item in data]
 
@@ -190,6 +204,12 @@ def load_day_care(path: str | Path) -> DayCare:
         raise fail(root, "$", "expected an existing day care folder (not found)")
     if not root.is_dir():
         raise fail(root, "$", "expected a day care folder (it is a file)")
+    if (root / LLAMA_DAY_CARE_QUERIES).exists():  # silently running the package's queries instead would mislead
+        raise fail(root / LLAMA_DAY_CARE_QUERIES, "$",
+                   "expected no breeder.lmql: promptbreeder does not read LLaMA Day Care's query file; its queries are"
+                   " separate .lmql files, and a day care overrides one by name in queries/NAME.lmql (names:"
+                   f" {', '.join(package_query_names())}); move the queries you changed there (LMQL 0.7 syntax, the"
+                   " holes of the package query) and rename or delete breeder.lmql")
     tasks = sorted(
         p.name for p in root.iterdir()
         if p.is_dir() and not p.name.startswith((".", "_")) and (p / TASK_FILE).is_file()

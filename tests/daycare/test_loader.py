@@ -289,3 +289,44 @@ def test_bigbench_refuses_to_overwrite_and_bad_args(tmp_path, capsys):
     assert "answer_type" in capsys.readouterr().err
     assert _import(tmp_path / "missing.json", tmp_path / "dc", "--name", "y") == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+# -- a day care from LLaMA Day Care ---------------------------------------------------------------------
+
+
+def llama_day_care(tmp_path, shipped=DAY_CARE):
+    """The shipped day care with LLaMA Day Care's prompt lists: objects of id -> prompt text."""
+    import shutil
+
+    folder = tmp_path / "old_day_care"
+    shutil.copytree(shipped, folder, ignore=shutil.ignore_patterns("runs", "debug_runs"))
+    for name in ("mutation_prompts.json", "thinking_styles.json"):
+        items = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps({str(i): item["text"] for i, item in enumerate(items)}))
+    return folder
+
+
+def test_llama_day_cares_prompt_lists_load_as_they_are(tmp_path):
+    folder = llama_day_care(tmp_path)
+    day_care = load_day_care(folder)
+    shipped = load_day_care(DAY_CARE)
+    assert [p.text for p in day_care.mutation_prompts] == [p.text for p in shipped.mutation_prompts]
+    assert [p.text for p in day_care.thinking_styles] == [p.text for p in shipped.thinking_styles]
+    assert {p.category for p in day_care.mutation_prompts} == {"paper"}
+
+
+def test_a_bad_prompt_in_llama_day_cares_form_is_one_line_naming_it(tmp_path):
+    folder = llama_day_care(tmp_path)
+    (folder / "thinking_styles.json").write_text(json.dumps({"1": "Think twice.", "2": ""}))
+    with pytest.raises(DayCareError, match=r'thinking_styles.json: at \$\["2"\]: expected a non-empty prompt text'):
+        load_day_care(folder)
+
+
+def test_breeder_lmql_is_refused_with_what_to_change(tmp_path):
+    folder = llama_day_care(tmp_path)
+    (folder / "breeder.lmql").write_text('{fitness_test_template: "argmax ..."}')
+    with pytest.raises(DayCareError) as caught:
+        load_day_care(folder)
+    message = str(caught.value)
+    assert "breeder.lmql" in message and "queries/NAME.lmql" in message and "fitness_noCoT" in message
+    assert "\n" not in message

@@ -42,7 +42,7 @@ class TailFreeTopA(LogitsProcessor):
 
 class HFGenerator:
     """Batched `model.generate` with left padding, prompts sorted by length, and the batch size halved
-    (for the rest of the tuner's life) whenever a batch runs out of memory."""
+    (until the tuner's next fit) whenever a batch runs out of memory."""
 
     def __init__(self, model, tokenizer, batch_size: int, encode_args: dict[str, Any] | None = None,
                  decode_args: dict[str, Any] | None = None, chat: bool = False):

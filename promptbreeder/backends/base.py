@@ -120,6 +120,19 @@ class DecoderOptions:
         if not isinstance(self.stop, tuple) or not all(isinstance(s, str) and s for s in self.stop):
             raise UsageError(f"decoder stop must be a tuple of non-empty strings, got {self.stop!r}")
 
+    @classmethod
+    def from_settings(cls, temperature: float, top_k: int = 0, top_p: float = 1.0, tfs: float = 1.0,
+                      top_a: float = 0.0, stop: tuple[str, ...] = ()) -> "DecoderOptions":
+        """The decoder of sampling settings written with their neutral values for "off" (top_k 0, top_p and
+        tfs 1, top_a 0), as search spaces write them; temperature 0 decodes greedily. Raises UsageError."""
+        if float(temperature) <= 0:
+            return cls(method="argmax", stop=stop)
+        decoder = cls(method="sample", temperature=float(temperature), top_k=int(top_k) if top_k else None,
+                      top_p=float(top_p) if top_p < 1 else None, tfs=float(tfs) if tfs < 1 else None,
+                      top_a=float(top_a) if top_a > 0 else None, stop=stop)
+        decoder.validate()
+        return decoder
+
     def with_overrides(self, **changes: Any) -> "DecoderOptions":
         merged = {**asdict(self), **{k: v for k, v in changes.items() if v is not None}}
         options = DecoderOptions(**merged)

@@ -138,10 +138,8 @@ class BackendGenerator:
         if criteria:
             raise UsageError("GenerationTuner: stopping_criteria (token ids) need model= and tokenizer=; "
                              "with a backend, stop at text with stop=[...]")
-        decoder = DecoderOptions(stop=stop) if not params.sampling else DecoderOptions(
-            method="sample", temperature=float(params.temperature), top_k=int(params.top_k) or None,
-            top_p=float(params.top_p) if params.top_p < 1 else None, tfs=float(params.tfs) if params.tfs < 1 else None,
-            top_a=float(params.top_a) if params.top_a > 0 else None, stop=stop)
+        decoder = DecoderOptions.from_settings(params.temperature, params.top_k, params.top_p, params.tfs,
+                                               params.top_a, stop=stop)
         requests = [QueryRequest(query=self.query, name="tuner", decoder=decoder, seed=int(params.seed),
                                  inputs={"prompt": prompt, "answer_max_tokens": int(params.max_new_tokens) + 1})
                     for prompt in prompts]

@@ -73,15 +73,8 @@ def space_problem(space: SearchSpace) -> tuple[list[str], str] | None:
 def decoder_for(config: dict[str, Any], stop: tuple[str, ...] = ()) -> DecoderOptions:
     """The fitness decoder of a configuration; a parameter it lacks keeps its neutral value."""
     value = {name: config.get(name, neutral) for name, (_, _, _, neutral) in DECODING_PARAMETERS.items()}
-    if float(value["temperature"]) <= 0:
-        return DecoderOptions(method="argmax", stop=stop)
-    decoder = DecoderOptions(method="sample", temperature=float(value["temperature"]),
-                             top_k=int(value["top_k"]) if value["top_k"] else None,
-                             top_p=float(value["top_p"]) if value["top_p"] < 1 else None,
-                             tfs=float(value["tfs"]) if value["tfs"] < 1 else None,
-                             top_a=float(value["top_a"]) if value["top_a"] > 0 else None, stop=stop)
-    decoder.validate()
-    return decoder
+    return DecoderOptions.from_settings(value["temperature"], value["top_k"], value["top_p"], value["tfs"],
+                                        value["top_a"], stop=stop)
 
 
 def seed_of(config: dict[str, Any]) -> int:

@@ -54,6 +54,7 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # looked up per call: whoever redirected stdout since import gets the text
     day_care = load_day_care(config.day_care_dir)
     task = day_care.task(config.task)
+    genome_kind(task.genome).check_config(config, task)  # before any folder or model
     if config.dry_run:
         return dry_run(config, day_care, task, out)
     specs = config.role_specs  # resolved once; a bad model name must not leave an empty run behind

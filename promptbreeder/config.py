@@ -90,6 +90,10 @@ class RunConfig:
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"
         " starts from the task description alone)")
+    breed_system_prompt: bool = _setting(
+        False, "each unit also breeds its own system prompt (written by the init operator, then mutated like its"
+        " task prompts; LLaMA Day Care's units hold one); off, every fitness test uses the task's"
+        " fixed_system_prompt, or 'You are a helpful assistant.' (a task that fixes one cannot breed one)")
     quality_gate: bool = _setting(
         True, "judge every operator output before it is scored: rejected are word salad (mean token log-probability"
         " under the model below quality_min_logprob), off-task task prompts (relevance below quality_min_relevance)"

@@ -179,3 +179,95 @@ def query_compiles():
             raise AssertionError(f"query does not compile: {type(exc).__name__}: {exc}") from None
 
     return check
+
+
+# -- a day care in LLaMA Day Care's own format (our wording, its structure) ---------------------------------
+# an HJSON breeder.lmql with pre-0.7 LMQL queries and their _args, id -> text prompt lists, tasks whose
+# task_description.json has only the original's fields, and one fitness test suite for all of them
+
+LLAMA_BREEDER_LMQL = '''\
+{
+  # the fitness test: the unit's prompts, then the example's fields
+  fitness_test_template:
+    \'\'\'
+    argmax
+      "[[INST]] <<SYS>>{system_prompt}<</SYS>> {task_prompt} {question} [[/INST]]"
+      "Answer: [REQUIREMENT]"
+    from {model_name_or_path}
+    where STOPS_AT(REQUIREMENT, "\\n")
+    \'\'\'
+  fitness_test_template_args: ["system_prompt", "task_prompt", "reasoning_prompt", "question", "reference"]
+  mutation_direct:
+    \'\'\'
+    {decoder_options}
+      "{mutation_prompt} {task_prompt} SYSTEM_PROMPT: [SYSTEM_PROMPT] TASK_PROMPT: [TASK_PROMPT]"
+    from {model_name_or_path}
+    \'\'\'
+  mutation_direct_args: ["mutation_prompt", "thinking_style", "task_description", "task_prompt"]
+  hypermutation_first_order_direct:
+    \'\'\'
+    {decoder_options}
+      "Improve this: {mutation_prompt} [MUTATED_TASK_PROMPT]"
+    from {model_name_or_path}
+    \'\'\'
+  hypermutation_first_order_direct_args: ["mutation_prompt"]
+}
+'''
+
+LLAMA_TASKS = {
+    "arithmetic": {
+        "task_description": "Add two one-digit numbers and answer with the sum.",
+        "fitness_scorer": {"type": "ExactMatch"},
+        "decoder_options": "sample(temperature=0.8, top_p=0.95)",
+        "fitness_decoder_options": "argmax",
+        "fixed_system_prompt": None,
+    },
+    "answer_quality": {
+        "task_description": "Answer a general question helpfully and concisely.",
+        "fitness_scorer": {"type": "AnswerQuality", "judge_model": "some-judge"},
+        "decoder_options": "sample(temperature=0.8)",
+        "fitness_decoder_options": "argmax",
+        "fixed_system_prompt": "You are a friendly expert.",
+    },
+    "unlabelled": {  # no example of the suite carries gold_unlabelled
+        "task_description": "Something else.",
+        "fitness_scorer": {"type": "ExactMatch"},
+        "decoder_options": "argmax",
+        "fitness_decoder_options": "argmax",
+        "fixed_system_prompt": None,
+    },
+}
+
+
+def llama_suite() -> list[dict]:
+    rows = [{"question": f"What is {a} plus {b}?", "reference": f"{a + b}", "gold_arithmetic": a + b}
+            for a in range(5) for b in range(4)]
+    rows += [{"question": q, "reference": r, "gold_answer_quality": r} for q, r in [
+        ("How do I boil an egg?", "Put the egg in boiling water for about nine minutes, then cool it in cold water."),
+        ("Why is the sky blue?", "Air scatters blue light from the sun more than red light, so the sky looks blue."),
+        ("How can I sleep better?", "Keep a regular bedtime, avoid screens and caffeine late, keep the room dark."),
+    ]]
+    return rows
+
+
+def write_llama_day_care(root: Path) -> tuple[Path, Path]:
+    """The day care folder and its suite file, written under `root`."""
+    folder = root / "llama_day_care"
+    folder.mkdir(parents=True)
+    (folder / "breeder.lmql").write_text(LLAMA_BREEDER_LMQL)
+    (folder / "mutation_prompts.json").write_text(json.dumps(
+        {"0": "Rewrite the instruction so a beginner could follow it.", "1": "Make the instruction shorter."}))
+    (folder / "thinking_styles.json").write_text(json.dumps(
+        {"0": "Let's think step by step.", "1": "How could I simplify the problem?"}))
+    for name, spec in LLAMA_TASKS.items():
+        (folder / name).mkdir()
+        (folder / name / "task_description.json").write_text(json.dumps(spec, indent=2))
+    suite_file = root / "fitness_test_suite.json"
+    suite_file.write_text(json.dumps(llama_suite(), indent=1))
+    return folder, suite_file
+
+
+@pytest.fixture
+def llama_day_care(tmp_path):
+    """(folder, suite file) of a LLaMA Day Care day care written under tmp_path."""
+    return write_llama_day_care(tmp_path)

@@ -32,6 +32,8 @@ COMMANDS: dict[str, Command] = {
     "report": Command("promptbreeder.commands.report", "report RUN_DIR", "an HTML report with figures of a run"),
     "import": Command("promptbreeder.commands.import_task", "import SOURCE",
                       "a ready task folder from BIG-bench, JSONL, CSV or a datasets folder"),
+    "convert-day-care": Command("promptbreeder.commands.convert_day_care", "convert-day-care SRC DEST",
+                                "a LLaMA Day Care folder and its fitness suite as a promptbreeder day care"),
     "serve": Command("promptbreeder.commands.serve", "serve [--port N]",
                      "serve a model as an LMQL inference server for lmql-serve:... runs"),
     "explain-sampling": Command("promptbreeder.commands.explain_sampling", "explain-sampling --prompt TEXT",

@@ -170,7 +170,7 @@ LLAMA_DAY_CARE_QUERIES = "breeder.lmql"  # the original tool's one query file (H
 LLAMA_DAY_CARE_CATEGORY = "paper"  # LLaMA Day Care's lists (the paper's prompts) carry no categories
 
 
-def _load_prompts(path: Path) -> list[Prompt]:
+def load_prompts(path: Path) -> list[Prompt]:
     data = read_json(path, "a JSON list of {category, text} objects, or an object of id -> prompt text")
     # LLaMA Day Care's form: an object of id -> prompt text (one of our {category, text} objects without its
     # list around it is a mistake, which the schema then names)
@@ -209,14 +209,15 @@ def load_day_care(path: str | Path) -> DayCare:
                    "expected no breeder.lmql: promptbreeder does not read LLaMA Day Care's query file; its queries are"
                    " separate .lmql files, and a day care overrides one by name in queries/NAME.lmql (names:"
                    f" {', '.join(package_query_names())}); move the queries you changed there (LMQL 0.7 syntax, the"
-                   " holes of the package query) and rename or delete breeder.lmql")
+                   " holes of the package query) and rename or delete breeder.lmql; or convert the whole folder"
+                   " with `promptbreeder convert-day-care SRC DEST --fitness_test_suite FILE`")
     tasks = sorted(
         p.name for p in root.iterdir()
         if p.is_dir() and not p.name.startswith((".", "_")) and (p / TASK_FILE).is_file()
     )
     return DayCare(
         dir=root,
-        mutation_prompts=_load_prompts(root / "mutation_prompts.json"),
-        thinking_styles=_load_prompts(root / "thinking_styles.json"),
+        mutation_prompts=load_prompts(root / "mutation_prompts.json"),
+        thinking_styles=load_prompts(root / "thinking_styles.json"),
         task_names=tasks,
     )

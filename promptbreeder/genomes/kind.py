@@ -10,6 +10,8 @@ A task folder names its kind (`"genome"` in task_description.json, default `"pro
   query texts, prompts and scorers (`DayCareView`); `cache` is the run's call cache where fitness
   results are kept (None: nothing remembered).
 - `size(task)` — what `DayCare.validate()` reports for the task: examples, parameters or candidates.
+- `check_config(config, task)` — refuse settings the task cannot run with (one-line typed error), before
+  a run folder exists or a model loads; by default every setting fits.
 - `plausible_reply(request)` — for --dry-run: a reply to one of the kind's queries that the query
   accepts (an answer, a prompt, a configuration value, a grade, a solution), varied by the request's seed.
 - Reading a saved run back without a model (`reporting/`): `recognises(unit)` tells a saved unit of this
@@ -82,6 +84,10 @@ class GenomeKind(ABC):
     @abstractmethod
     def size(self, task: TaskFolder) -> int:
         ...
+
+    def check_config(self, config: RunConfig, task: TaskFolder) -> None:
+        """Refuse, with a typed error naming the file and field, settings this task cannot run with; called
+        before a run folder exists. Default: every setting fits."""
 
     def plausible_reply(self, request: QueryRequest) -> dict[str, str]:
         variety = (request.seed or 0) % 997

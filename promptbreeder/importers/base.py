@@ -7,6 +7,8 @@ returns a `Source`: its `records` plus what the task's README should say about w
     {"input": str, "gold_<task>": answer}                             answer_type number or text
     {"input": str, "gold_<task>": choice, "choices": [str, ...]}      answer_type choice
 
+plus a record's `extra` fields, which reach the task's fitness queries under their own names.
+
 A `Record` keeps both readings a source may offer (a reference answer `target`; `choices` with the
 right one, `choice_target`), because the answer type is chosen later, from all records together
 (`answer_rules`), and may be overridden by the user.
@@ -68,6 +70,7 @@ class Record:
     choices: list[str] | None = None
     choice_target: str | None = None  # one of `choices`
     file: Path | None = None  # the data file it came from, when not the source's own file (folders)
+    extra: dict[str, Any] = field(default_factory=dict)  # other fields kept on the suite line (they reach queries)
 
     @property
     def answer(self) -> str | int | float | None:
@@ -98,7 +101,8 @@ class Source:
                 if not record.choices or record.choice_target is None:
                     raise fail(file, record.where,
                                "expected choices and one right choice for answer_type choice (this example has none)")
-                out.append({"input": record.input, gold_key: record.choice_target, "choices": list(record.choices)})
+                out.append({**record.extra, "input": record.input, gold_key: record.choice_target,
+                            "choices": list(record.choices)})
                 continue
             answer = record.answer
             if answer is None:
@@ -106,7 +110,8 @@ class Source:
             if answer_type == "number" and not is_number(answer):
                 raise fail(file, record.where,
                            f"expected a number target for answer_type number (got {short(answer)})")
-            out.append({"input": record.input, gold_key: answer if answer_type == "number" else str(answer)})
+            out.append({**record.extra, "input": record.input,
+                        gold_key: answer if answer_type == "number" else str(answer)})
         return out
 
 

@@ -50,6 +50,7 @@ class TaskSettings:
     decoder_options: str = DEFAULT_DECODER
     fitness_decoder_options: str = DEFAULT_FITNESS_DECODER
     answer_max_tokens: int | None = None
+    fixed_system_prompt: str | None = None
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _task_description(source: Source, decision: Decision, settings: TaskSettings
         "fitness_scorer": decision.scorer,
         "decoder_options": settings.decoder_options,
         "fitness_decoder_options": settings.fitness_decoder_options,
-        "fixed_system_prompt": None,
+        "fixed_system_prompt": settings.fixed_system_prompt,
         "fitness_test_suite": SUITE_FILE,
         "answer_type": decision.answer_type,
     }

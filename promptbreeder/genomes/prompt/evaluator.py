@@ -32,10 +32,12 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 @dataclass(frozen=True)
 class Candidate:
-    """The part of a unit fitness needs: a prompt before the question and an optional one after it."""
+    """The part of a unit fitness needs: a prompt before the question, an optional one after it, and its
+    own system prompt when the run breeds one (None: the task's fixed one, or the default)."""
 
     task_prompt: str
     task_prompt_after: str = ""
+    system_prompt: str | None = None
 
 
 @dataclass
@@ -97,7 +99,7 @@ class FitnessEvaluator:
                 query=query,
                 inputs={
                     **example_fields(example),  # what a task's own fitness query may read besides the question
-                    "system_prompt": self.system_prompt,
+                    "system_prompt": self.system_prompt if candidate.system_prompt is None else candidate.system_prompt,
                     "task_prompt": candidate.task_prompt,
                     "task_prompt_after": candidate.task_prompt_after,
                     "question": example["input"],

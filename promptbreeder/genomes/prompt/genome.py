@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from promptbreeder.backends.base import Backend, DecoderOptions
 from promptbreeder.config import RunConfig
 from promptbreeder.genomes.prompt.mutation import Mutator, OperatorSource
-from promptbreeder.genomes.prompt.report import format_report, heldout_report
+from promptbreeder.genomes.prompt.report import format_report, heldout_report, prompt_line
 from promptbreeder.genomes.prompt.scoring import candidate, evaluate_groups, score_units
 from promptbreeder.genomes.prompt.split import train_heldout_split
 from promptbreeder.errors import RunError, UsageError
@@ -68,11 +68,14 @@ class PromptGenome(Genome):
     # -- the genome contract ------------------------------------------------------------------------
 
     def create(self, ids: list[str], rng: random.Random) -> tuple[list[Unit], list[tuple[str, dict]]]:
+        # breeding system prompts, a unit starts from the default one (the init operator writes its own;
+        # a seeded unit, or one whose init fails, keeps it)
+        start_system = self.evaluator.system_prompt if self.config.breed_system_prompt else None
         units = [
             # the number of task prompts of a template tells the init operator how many to write
             Unit(id=unit_id, task_prompts=[self.task_description] * self.config.initial_prompts_per_unit,
                  mutation_prompt=rng.choice(self.mutation_prompts), thinking_style=rng.choice(self.thinking_styles),
-                 generation=0, operator="init")
+                 generation=0, operator="init", system_prompt=start_system)
             for unit_id in ids
         ]
         # with start_from_seed_prompts, up to half the units start from the hand-written prompts as they are
@@ -83,7 +86,7 @@ class PromptGenome(Genome):
         ctx = self._context(0, population=[], new_id=lambda: "")
         prompts, fell_back = self.mutator.initial_prompts(written, ctx, rng, fallback=self.task_description)
         for unit, unit_prompts in zip(written, prompts):
-            unit.task_prompts = unit_prompts
+            unit.system_prompt, unit.task_prompts = unit.split_prompts(unit_prompts, keep_rest=False)
         return units, [("init_failed", {"unit": u, "prompt": self.task_description}) for u in fell_back]
 
     def draw_batch(self, rng: random.Random) -> list[dict]:
@@ -105,7 +108,7 @@ class PromptGenome(Genome):
         if not scored or (self.elites and self.elites[-1]["id"] == scored[0].id):
             return
         best = scored[0]
-        self.elites.append({"id": best.id, "generation": generation, "task_prompts": list(best.task_prompts),
+        self.elites.append({"id": best.id, "generation": generation, "prompts": list(best.prompts),
                             "fitness": best.fitness})
         del self.elites[:-ELITES_KEPT]
 
@@ -137,7 +140,7 @@ class PromptGenome(Genome):
 
     def report_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
         # bred units and baselines on the held-out split
-        return [{"name": row["name"], "prompt": " … ".join(p for p in row["task_prompts"][:2] if p),
+        return [{"name": row["name"], "prompt": prompt_line(row["task_prompts"], row.get("system_prompt")),
                  "score": row["heldout_fitness"]} for row in report["rows"]]
 
     def reused_results(self) -> int:

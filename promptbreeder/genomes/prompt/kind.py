@@ -8,9 +8,10 @@ from typing import Any
 from promptbreeder.backends.base import Backend, QueryRequest
 from promptbreeder.config import RunConfig
 from promptbreeder.genomes.base import Genome
-from promptbreeder.genomes.kind import DayCareView, GenomeKind
+from promptbreeder.genomes.kind import TASK_FILE, DayCareView, GenomeKind
 from promptbreeder.genomes.prompt.evaluator import ANSWER_HOLE
 from promptbreeder.genomes.prompt.task import Task, load_prompt_task
+from promptbreeder.jsonio import fail
 from promptbreeder.store.cache import CallCache
 
 
@@ -36,6 +37,13 @@ class PromptKind(GenomeKind):
                             query_text=lambda name: day_care.query_text(name, task.name),
                             mutation_decoder=task.decoder, seed_prompts=task.seed_prompts)
 
+    def check_config(self, config: RunConfig, task: Task) -> None:
+        if config.breed_system_prompt and task.fixed_system_prompt:
+            # the original's rule: a fixed system prompt is used instead of bred ones; breeding one while the
+            # task fixes it would silently do nothing, or silently overrule the task
+            raise fail(task.dir / TASK_FILE, "$.fixed_system_prompt", "expected null with --breed_system_prompt"
+                       " (this task fixes its system prompt; set it to null to breed one, or breed without the flag)")
+
     def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:
         if hole == ANSWER_HOLE:  # a fitness answer: one of the example's choices, or a digit
             choices = request.inputs.get("choices") or []
@@ -46,7 +54,9 @@ class PromptKind(GenomeKind):
         return len(task.load_suite())
 
     def unit_text(self, unit: dict[str, Any], space: Any) -> str:
-        return " … ".join(p for p in unit.get("task_prompts", [])[:2] if p)  # as the dashboard rows show it
+        from promptbreeder.genomes.prompt.report import prompt_line
+
+        return prompt_line(unit.get("task_prompts", []), unit.get("system_prompt"))  # as the dashboard rows show it
 
     def format_saved_report(self, report: dict[str, Any], space: Any) -> str:
         from promptbreeder.genomes.prompt.report import format_report

@@ -56,7 +56,8 @@ class Job:
 def new_texts(job: Job) -> list[tuple[str, bool]]:
     """What the job's operator wrote: (text, is a task prompt) for each text its parent did not have."""
     child, parent = job.child, job.parent
-    texts = [(p, True) for p in child.task_prompts if p not in parent.task_prompts]
+    # a bred system prompt instructs the task model as a task prompt does: judged as one
+    texts = [(p, True) for p in child.prompts if p not in parent.prompts]
     if child.mutation_prompt != parent.mutation_prompt:
         texts.append((child.mutation_prompt, False))
     return texts
@@ -80,7 +81,8 @@ def run_jobs(backend: Backend, jobs: list[Job], ctx: BreedContext, rng: random.R
 
 
 def copy_unit(parent: Unit, new_id: str, generation: int) -> Unit:
-    return Unit(id=new_id, task_prompts=list(parent.task_prompts), mutation_prompt=parent.mutation_prompt,
+    return Unit(id=new_id, task_prompts=list(parent.task_prompts), system_prompt=parent.system_prompt,
+                mutation_prompt=parent.mutation_prompt,
                 thinking_style=parent.thinking_style, generation=generation, parent=parent.id,
                 operator=COPY_OPERATOR, context=[dict(c) for c in parent.context],
                 lineage=[*parent.lineage, parent_entry(parent)])
@@ -119,11 +121,13 @@ class Mutator:
 
     def initial_prompts(self, templates: list[Unit], ctx: BreedContext, rng: random.Random,
                         fallback: str) -> tuple[list[list[str]], list[str]]:
-        """Task prompts for each template unit from the init operator (one call, plus one for retries).
+        """The evolved texts (`Unit.prompts`) of each template unit from the init operator (one call, plus
+        one for retries).
 
         A template carries its drawn mutation prompt and thinking style, and as many task prompts as it
-        should get (the init operator writes them all in one job). A unit whose job fails twice gets
-        `fallback` as its only prompt. Returns the prompts per template and the ids that fell back.
+        should get (the init operator writes them all in one job), and a system prompt when the run breeds
+        one. A unit whose job fails twice keeps its template's system prompt and gets `fallback` as its
+        only task prompt. Returns the prompts per template and the ids that fell back.
         """
         init = self.source.get_operator(INIT_OPERATOR)
         jobs = [Job(t, INIT_OPERATOR, init) for t in templates]
@@ -134,9 +138,10 @@ class Mutator:
         prompts, fell_back = [], []
         for job in jobs:
             if _usable(job.child):
-                prompts.append(list(job.child.task_prompts))
+                prompts.append(list(job.child.prompts))
             else:
-                prompts.append([fallback])
+                kept = [] if job.parent.system_prompt is None else [job.parent.system_prompt]
+                prompts.append([*kept, fallback])
                 fell_back.append(job.parent.id)
         return prompts, fell_back
 

@@ -28,8 +28,8 @@ def heldout_report(evaluator: Any, variants: Sequence[str], finalists: Sequence[
     """
     best = list(finalists)
     rows: list[dict[str, Any]] = [
-        {"name": f"unit {u.id}", "id": u.id, "task_prompts": list(u.task_prompts), "train_fitness": u.fitness,
-         "selection_fitness": (selection or {}).get(u.id)}
+        {"name": f"unit {u.id}", "id": u.id, "task_prompts": list(u.task_prompts), "system_prompt": u.system_prompt,
+         "train_fitness": u.fitness, "selection_fitness": (selection or {}).get(u.id)}
         for u in best
     ]
     named = [("baseline: task description", task_description),
@@ -56,12 +56,20 @@ def heldout_report(evaluator: Any, variants: Sequence[str], finalists: Sequence[
         "heldout_examples": len(heldout),
         "variants": list(variants),
         "best": None if top_unit is None else {
-            "id": top_unit.id, "task_prompts": list(top_unit.task_prompts), "mutation_prompt": top_unit.mutation_prompt,
+            "id": top_unit.id, "task_prompts": list(top_unit.task_prompts), "system_prompt": top_unit.system_prompt,
+            "mutation_prompt": top_unit.mutation_prompt,
             "thinking_style": top_unit.thinking_style, "fitness": top_unit.fitness, "generation": top_unit.generation,
             "operator": top_unit.operator,
         },
         "rows": rows,
     }
+
+
+def prompt_line(task_prompts: Sequence[str], system_prompt: str | None = None) -> str:
+    """A unit's prompts on one line, as reports and dashboards show them: its bred system prompt (if any)
+    in brackets, then the prompts before and after the question."""
+    line = " … ".join(p for p in list(task_prompts)[:2] if p)
+    return line if system_prompt is None else f"[system: {system_prompt}] {line}"
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -71,7 +79,7 @@ def format_report(report: dict[str, Any]) -> str:
         heldout = "   n/a" if row["heldout_fitness"] is None else f"{row['heldout_fitness']:6.3f}"
         train = "     -" if row["train_fitness"] is None else f"{row['train_fitness']:6.3f}"
         chosen = "" if row.get("selection_fitness") is None else f", selection {row['selection_fitness']:.3f}"
-        prompt = " … ".join(p for p in row["task_prompts"][:2] if p)
+        prompt = prompt_line(row["task_prompts"], row.get("system_prompt"))
         lines.append(f"  {heldout}  (train {train}{chosen})  {row['name']}: {prompt}")
     said = verdict(report)
     if said:

@@ -24,7 +24,7 @@ def candidate(unit: Unit, context_shown: int = 0) -> Candidate:
     """What a fitness test asks with: the unit's task prompts, after `context_shown` of its correct
     workings-out as few-shot examples (the paper shows the context before the task prompt)."""
     return Candidate(task_prompt=few_shot_text(unit.context, context_shown) + unit.task_prompt,
-                     task_prompt_after=unit.task_prompt_after)
+                     task_prompt_after=unit.task_prompt_after, system_prompt=unit.system_prompt)
 
 
 def evaluate_groups(evaluator: Any, groups: list[tuple[list[Candidate], list[dict], str]]) -> list[list[FitnessResult]]:

@@ -104,6 +104,11 @@ class Task:
 
 def load_prompt_task(task_dir: Path, data: Any, file: Path) -> Task:
     """Validate a prompt (or generation) task's task_description.json and its suite file."""
+    if isinstance(data, dict) and not {"fitness_test_suite", "answer_type"} & set(data) and "fitness_scorer" in data:
+        # LLaMA Day Care's task file: the schema would name one missing field; say what the whole file lacks
+        raise fail(file, "$", "expected fitness_test_suite and answer_type (this looks like a LLaMA Day Care task,"
+                   " whose examples came from one --fitness_test_suite file): convert the day care with"
+                   " `promptbreeder convert-day-care SRC DEST --fitness_test_suite FILE`, or add both fields")
     check(data, schema("task_description"), file)
     decoders = {}
     for key in ("decoder_options", "fitness_decoder_options"):

@@ -1,6 +1,9 @@
 """The PromptBreeder unit: task prompts plus the mutation prompt that evolves them (Fernando et al. 2023).
 
 A unit's first task prompt goes before the question and, when there are two, the second after it.
+With `breed_system_prompt` a unit also carries its own system prompt (LLaMA Day Care's units hold one);
+`prompts` lists every text the operators evolve, the system prompt first, so a position ("slot") means
+the same text in every unit of a run.
 Units are plain data: the engine saves them in run snapshots with `to_dict` and restores them with
 `from_dict`, so every field must stay JSON-serialisable.
 """
@@ -31,6 +34,18 @@ class Unit:
     # ancestors' first task prompts, oldest first, for reports: {"generation", "prompt", "fitness"}
     lineage: list[dict[str, Any]] = field(default_factory=list)
     mutation_entropy: float | None = None  # calculate_entropy: mean next-token entropy of the queries that made it
+    system_prompt: str | None = None  # bred with breed_system_prompt; None: the task's fixed one is used
+
+    @property
+    def prompts(self) -> list[str]:
+        """Every text the operators evolve, by slot: the bred system prompt (if any), then the task prompts."""
+        return ([] if self.system_prompt is None else [self.system_prompt]) + self.task_prompts
+
+    def split_prompts(self, prompts: list[str], keep_rest: bool = True) -> tuple[str | None, list[str]]:
+        """(system prompt, task prompts) of a unit laid out as this one whose leading slots hold `prompts`
+        (with `keep_rest`, slots past the end of `prompts` keep this unit's texts; without, they go)."""
+        texts = [*prompts, *self.prompts[len(prompts):]] if keep_rest else list(prompts)
+        return (None, texts) if self.system_prompt is None else (texts[0], texts[1:])
 
     @property
     def task_prompt(self) -> str:

@@ -31,7 +31,7 @@ class Writes(Operator):
         return []
 
     def apply(self, parent, results, ctx, rng):
-        return make_child(parent, ctx, self.name, task_prompts=[WRITES[self.name]])
+        return make_child(parent, ctx, self.name, prompts=[WRITES[self.name]])
 
 
 class Scoring(FakeBackend):

@@ -51,15 +51,17 @@ def parent_entry(parent: Unit) -> dict[str, Any]:
     return {"generation": parent.generation, "prompt": parent.task_prompt, "fitness": parent.fitness}
 
 
-def make_child(parent: Unit, ctx: BreedContext, operator: str, *, task_prompts: list[str],
+def make_child(parent: Unit, ctx: BreedContext, operator: str, *, prompts: list[str],
                mutation_prompt: str | None = None) -> Unit:
-    """A new unit from `parent`: the leading task prompts replaced by `task_prompts` (an operator mutates
-    every one of them), thinking style and context inherited, fitness unknown, and the parent appended
-    to the lineage."""
+    """A new unit from `parent`: its leading slots (`Unit.prompts`) replaced by `prompts` (an operator
+    mutates every one of them), thinking style and context inherited, fitness unknown, and the parent
+    appended to the lineage."""
     lineage = [dict(entry) for entry in parent.lineage] + [parent_entry(parent)]
+    system_prompt, task_prompts = parent.split_prompts(prompts)
     return Unit(
         id=ctx.new_id(),
-        task_prompts=[*task_prompts, *parent.task_prompts[len(task_prompts):]],
+        task_prompts=task_prompts,
+        system_prompt=system_prompt,
         mutation_prompt=parent.mutation_prompt if mutation_prompt is None else mutation_prompt,
         thinking_style=parent.thinking_style,
         generation=ctx.generation,
@@ -73,13 +75,14 @@ def make_child(parent: Unit, ctx: BreedContext, operator: str, *, task_prompts: 
 
 
 def slots(parent: Unit) -> range:
-    """The positions of a unit's task prompts (every one of them mutates; a unit has at least one)."""
-    return range(max(len(parent.task_prompts), 1))
+    """The positions of a unit's evolved texts, `Unit.prompts` (every one of them mutates)."""
+    return range(max(len(parent.prompts), 1))
 
 
 class PromptOperator(Operator):
-    """An operator that sends one query per task prompt of the parent and reads each new task prompt
-    from its [PROMPT] hole; the child replaces all of them, or the operator gives nothing.
+    """An operator that sends one query per evolved text of the parent (`Unit.prompts`: its task prompts,
+    and its system prompt when the run breeds one) and reads each new text from its [PROMPT] hole; the
+    child replaces all of them, or the operator gives nothing.
 
     Subclasses say what the query for the prompt at position `slot` shows (`inputs`; None means "nothing
     to send") and which texts a reply must not merely repeat (`echoes`). The requests of one mutation
@@ -91,7 +94,7 @@ class PromptOperator(Operator):
 
     def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
         # a copy of any of the parent's own prompts is no mutation, whether or not it was shown
-        return [parent.mutation_prompt, *parent.task_prompts]
+        return [parent.mutation_prompt, *parent.prompts]
 
     def requests(self, parent: Unit, ctx: BreedContext, rng: random.Random) -> list[QueryRequest]:
         decoder = draw_decoder(ctx, rng)
@@ -108,4 +111,4 @@ class PromptOperator(Operator):
                    for slot in slots(parent)]
         if not results or any(p is None for p in prompts):
             return None
-        return make_child(parent, ctx, self.name, task_prompts=prompts)
+        return make_child(parent, ctx, self.name, prompts=prompts)

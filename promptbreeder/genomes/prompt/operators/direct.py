@@ -30,4 +30,4 @@ class FirstOrder(PromptOperator):
     query_name = "first_order"
 
     def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
-        return {"mutation_prompt": parent.mutation_prompt, "task_prompt": parent.task_prompts[slot]}
+        return {"mutation_prompt": parent.mutation_prompt, "task_prompt": parent.prompts[slot]}

@@ -1,8 +1,8 @@
 """Estimation-of-distribution mutations: show the model a list of prompts and ask it to continue the
 list. `eda` shows a shuffled sample of the population, `eda_rank_index` the same ordered from worst
 to best, `lineage` the run's elites (the fittest unit of each generation) in chronological order, as
-the paper's lineage-based mutation does. Each list holds the prompts at one position (before or after
-the question), and a unit's prompt at each position gets its own list.
+the paper's lineage-based mutation does. Each list holds the prompts at one slot (`Unit.prompts`: before
+or after the question, or the bred system prompt), and a unit's prompt at each slot gets its own list.
 
 Near-duplicates are dropped from the lists first: a list full of one prompt pulls the model towards
 repeating it, which defeats the point of showing a distribution. Two prompts are near-duplicates when the
@@ -58,11 +58,11 @@ def _list_inputs(ctx: BreedContext, prompts: list[str]) -> dict[str, Any]:
 
 def _population_echoes(parent: Unit, ctx: BreedContext) -> list[str]:
     # asked for a new list entry, a copy of any member of the population is no progress
-    return [parent.mutation_prompt, *parent.task_prompts] + [p for u in ctx.population for p in u.task_prompts]
+    return [parent.mutation_prompt, *parent.prompts] + [p for u in ctx.population for p in u.prompts]
 
 
 def _at(unit: Unit, slot: int) -> str | None:
-    return unit.task_prompts[slot] if len(unit.task_prompts) > slot else None
+    return unit.prompts[slot] if len(unit.prompts) > slot else None
 
 
 @register
@@ -76,7 +76,7 @@ class EDA(PromptOperator):
         prompts = near_duplicate_filter(prompts, ctx.embed)
         if len(prompts) > ctx.num_eda_samples:
             prompts = rng.sample(prompts, max(ctx.num_eda_samples, 1))
-        return prompts or [parent.task_prompts[slot]]
+        return prompts or [parent.prompts[slot]]
 
     def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
         return _list_inputs(ctx, self.shown_prompts(parent, ctx, rng, slot))
@@ -105,7 +105,7 @@ class EDARankIndex(PromptOperator):
         return sorted(units, key=_fitness_key) or [parent]
 
     def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
-        return _list_inputs(ctx, [u.task_prompts[slot] for u in self.shown_units(parent, ctx, rng, slot)])
+        return _list_inputs(ctx, [u.prompts[slot] for u in self.shown_units(parent, ctx, rng, slot)])
 
     def echoes(self, parent: Unit, ctx: BreedContext, slot: int) -> list[str]:
         return _population_echoes(parent, ctx)
@@ -122,11 +122,11 @@ class Lineage(PromptOperator):
         its place for generations); the parent's own prompt when there is no elite yet."""
         prompts: list[str] = []
         for elite in ctx.elites:
-            entry = elite.get("task_prompts") or []
+            entry = elite.get("prompts", elite.get("task_prompts")) or []  # "task_prompts": saved by 0.x runs
             prompt = str(entry[slot]) if len(entry) > slot else ""
             if prompt and not (prompts and normalised_tokens(prompts[-1]) == normalised_tokens(prompt)):
                 prompts.append(prompt)
-        return prompts[-ELITES_SHOWN:] or [parent.task_prompts[slot]]
+        return prompts[-ELITES_SHOWN:] or [parent.prompts[slot]]
 
     def inputs(self, parent: Unit, ctx: BreedContext, rng: random.Random, slot: int) -> dict[str, Any]:
         return _list_inputs(ctx, self.history(parent, ctx, slot))

@@ -15,7 +15,7 @@ from promptbreeder.backends.base import QueryRequest, QueryResult
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
 from promptbreeder.genomes.prompt.operators.cleaning import clean_prompt
-from promptbreeder.genomes.prompt.operators.common import build_request, draw_decoder, make_child, read_hole, slots
+from promptbreeder.genomes.prompt.operators.common import build_request, draw_decoder, make_child, read_hole
 
 PROMPT_HOLES = ("PROMPT", "PROMPT_AFTER")  # the new task prompt at each position
 from promptbreeder.genomes.prompt.operators.registry import register
@@ -37,12 +37,14 @@ class HyperOperator(Operator):
         mutation = clean_prompt(read_hole(results, "MUTATION"), echoes=self.mutation_echoes(parent, ctx))
         if mutation is None:
             return None
-        echoes = [mutation, parent.mutation_prompt, *parent.task_prompts]
+        echoes = [mutation, parent.mutation_prompt, *parent.prompts]
         prompts = [clean_prompt(read_hole(results, hole), echoes=echoes)
-                   for hole, _ in zip(PROMPT_HOLES, slots(parent))]
+                   for hole, _ in zip(PROMPT_HOLES, parent.task_prompts or [""])]
         if any(p is None for p in prompts):
             return None
-        return make_child(parent, ctx, self.name, task_prompts=prompts, mutation_prompt=mutation)
+        # the query rewrites the task prompts only: a bred system prompt is inherited as it is
+        kept = [] if parent.system_prompt is None else [parent.system_prompt]
+        return make_child(parent, ctx, self.name, prompts=[*kept, *prompts], mutation_prompt=mutation)
 
 
 @register

@@ -6,7 +6,8 @@ Methods × tasks × seeds at a fixed budget of objective evaluations. Methods:
 - ga_forest: the same, each child screened by the tree-ensemble surrogate with expected improvement;
 - llambo: our GA engine with the config genome on the embedded model (LLM warm start, LLM candidate
   sampling conditioned on the history and a target score), candidates screened by the forest surrogate
-  (`--surrogate llm`: by the LLM's own predictions instead, as LLAMBO does, several times slower).
+  (`--surrogate llm`: by the LLM's own predictions instead, as LLAMBO does, several times slower;
+  `--surrogate generative`: by LLAMBO's generative surrogate, the LLM classing candidates good or bad).
 Each run's curve (score per evaluation) is appended to `<out>/runs.jsonl` as soon as it ends, so an
 interrupted benchmark resumes where it stopped. A row is reused only when everything that defines the run
 matches: method, task, seed, budget, the method's settings and the package version (`run_key`). Then, per task, normalised regret (Bayesmark-like:
@@ -64,7 +65,7 @@ def method_options(method: str, surrogate: str) -> ConfigOptions | None:
     if not llm:
         surrogate = "forest" if method == "ga_forest" else "none"
     return ConfigOptions(warm_start="llm" if llm else "random", proposal="llm" if llm else "none",
-                         num_candidates=4 if surrogate == "llm" else 2, surrogate=surrogate)
+                         num_candidates=4 if surrogate in ("llm", "generative") else 2, surrogate=surrogate)
 
 
 def run_settings(method: str, budget: int, surrogate: str) -> dict:
@@ -131,7 +132,7 @@ def main() -> None:
                         help="dev: the 5 tasks settings were chosen on; test: the other hpo_* tasks (report only)")
     parser.add_argument("--tasks", nargs="+", default=None, help="instead of a split")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--surrogate", choices=["none", "forest", "llm"], default="forest",
+    parser.add_argument("--surrogate", choices=["none", "forest", "llm", "generative"], default="forest",
                         help="llambo's surrogate (ga_forest always uses the forest, ga none)")
     parser.add_argument("--out", default=None, help="default: bench/results/hpo (dev) or bench/results/hpo_test (test)")
     parser.add_argument("--report_only", action="store_true", help="table and plot from the runs done so far")

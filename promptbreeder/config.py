@@ -84,8 +84,9 @@ class RunConfig:
         default_text="default: the task's config_options, else ei")
     surrogate: str | None = _setting(
         None, "config genome (HPO): what predicts a candidate's score before it is evaluated: 'forest' (a tree"
-        " ensemble on the evaluations, no model cost), 'llm' (LLAMBO's: the LLM predicts it) or 'none'",
-        choices=("forest", "llm", "none"), default_text="default: the task's config_options, else forest")
+        " ensemble on the evaluations, no model cost), 'llm' (LLAMBO's discriminative surrogate: the LLM predicts"
+        " it), 'generative' (LLAMBO's generative one: the LLM classes it as among the best quarter or not) or 'none'",
+        choices=("forest", "llm", "generative", "none"), default_text="default: the task's config_options, else forest")
     start_from_seed_prompts: bool = _setting(
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"

@@ -9,7 +9,11 @@ Breeding, per winner (one backend call for all candidates, one for all surrogate
 - "llm_proposal": `num_candidates` configurations sampled from the LLM conditioned on the history and a
   target score a little beyond the best so far; with `surrogate: "llm"` the LLM also predicts each
   candidate's score `surrogate_samples` times (mean and spread) and the candidate with the best expected
-  improvement (`acq_strategy: "ei"`) or upper confidence bound ("ucb") is kept; otherwise the first.
+  improvement (`acq_strategy: "ei"`) or upper confidence bound ("ucb") is kept; with `surrogate:
+  "generative"` (LLAMBO's generative surrogate) the LLM instead classifies each candidate as in the top
+  GOOD_QUANTILE of the scores so far or not, shown the history labelled the same way, `surrogate_samples`
+  times, and the candidate most often classed "good" is kept (its estimated probability of being good is
+  the acquisition, as TPE's density ratio is); otherwise the first.
 - "crossover" (10% of children): each value from the winner or another unit of the population;
 - "perturb": the winner moved a little in the unit cube; the fallback when no candidate is usable or new,
   and the mutation of the model-free GA (`proposal: "none"`).
@@ -35,6 +39,8 @@ from promptbreeder.genomes.hpo.space import SearchSpace
 from promptbreeder.genomes.hpo.surrogate import ForestSurrogate, acquisition
 
 HISTORY_WINDOW = 12  # scored configurations shown to the LLM: the best half and the most recent half
+GOOD_QUANTILE = 0.25  # the generative surrogate's "good" class: the best quarter of the scores so far (LLAMBO's)
+CLASSES = ("good", "bad")
 CROSSOVER_RATE = 0.1
 PERTURB_SCALE = 0.1  # standard deviation of a perturbation in the unit cube
 SCREEN_SCALES = (0.03, 0.1, 0.25)  # perturbations screened by the forest: fine, usual and coarse steps
@@ -42,6 +48,7 @@ MIN_FOREST_OBSERVATIONS = 4
 INIT_DRAWS = 20  # random draws tried for a start unit that differs from the others
 # a value ends with its line: without the newline in the pattern the model, offered only digits, never
 # stops and every value runs to its token limit (then clipped to a bound of the range)
+LLM_SURROGATES = ("llm", "generative")  # surrogates that ask the model
 FLOAT_PATTERN = r"-?[0-9]+(\.[0-9]+)?(e-?[0-9]+)?\n"
 INT_PATTERN = r"-?[0-9]+\n"
 
@@ -70,7 +77,7 @@ class ConfigOptions:
     warm_start: str = "llm"  # "llm" | "random"
     proposal: str = "llm"  # "llm" (LLAMBO candidate sampling) | "none" (GA without a model: perturb and crossover)
     num_candidates: int = 2
-    surrogate: str = "forest"  # "forest" | "llm" | "none"
+    surrogate: str = "forest"  # "forest" | "llm" | "generative" | "none"
     surrogate_samples: int = 3
     # forest surrogate: uniform and perturbed candidates screened per child, besides the LLM's. Local
     # perturbations lost to uniform candidates at 30 evaluations on the HPO suite (bench/hpo.py, 10 seeds)
@@ -154,7 +161,7 @@ class ConfigGenome(Genome):
         groups = self._llm_candidates([w for w, p in zip(winners, plans) if p == "llm_proposal"], rng)
         forest = self._fit_forest(rng)
         if forest is None:
-            proposals = (self._choose_by_llm(groups, rng) if self.options.surrogate == "llm"
+            proposals = (self._choose_by_llm(groups, rng) if self.options.surrogate in LLM_SURROGATES
                          else [g[0] if g else None for g in groups])
         births, made = [], set()  # children of this call must differ from each other too
 
@@ -233,15 +240,23 @@ class ConfigGenome(Genome):
         return [[c for c in g if self.space.key(c) not in self._known] for g in groups]
 
     def _choose_by_llm(self, groups: list[list[dict]], rng: random.Random) -> list[dict | None]:
-        """Per group, the candidate whose LLM-predicted scores (mean and spread) have the best acquisition."""
+        """Per group, the candidate with the best acquisition under the LLM surrogate: of its predicted scores
+        (mean and spread; "llm"), or its share of "good" classes ("generative")."""
         samples = max(self.options.surrogate_samples, 1)
         flat = [c for g in groups for c in g]
-        requests = [self._surrogate_request(c, rng) for c in flat for _ in range(samples)]
+        generative = self.options.surrogate == "generative"
+        ask = self._classifier_request if generative else self._surrogate_request
+        requests = [ask(c, rng) for c in flat for _ in range(samples)]
         results = self.backend.run_many(requests) if requests else []
-        predictions = iter(_number(r.variables.get("SCORE")) if r.ok else None for r in results)
+        if generative:  # a failed or garbled reply is no vote for "good"
+            predictions = iter(1.0 if r.ok and r.variables.get("CLASS", "").strip() == CLASSES[0] else 0.0
+                               for r in results)
+        else:
+            predictions = iter(_number(r.variables.get("SCORE")) if r.ok else None for r in results)
+        value = statistics.fmean if generative else self._acquisition
         chosen = []
         for group in groups:
-            values = [self._acquisition([next(predictions) for _ in range(samples)]) for _ in group]
+            values = [value([next(predictions) for _ in range(samples)]) for _ in group]
             best = max(range(len(group)), key=lambda i: values[i], default=None)
             chosen.append(None if best is None else group[best])
         return chosen
@@ -324,6 +339,29 @@ class ConfigGenome(Genome):
         query = self.query_text("config_propose").rstrip() + "\n" + "\n".join(lines) + "\n"
         return QueryRequest(query=query, inputs=inputs, decoder=self.decoder, seed=rng.randrange(2**31),
                             name="config_propose")
+
+    def _classifier_request(self, candidate: dict, rng: random.Random) -> QueryRequest:
+        inputs = {"task_description": self.task_description, "space_description": self.space.describe(),
+                  "history": self._labelled_history(), "candidate": self.space.format_config(candidate),
+                  "classes": list(CLASSES)}
+        return QueryRequest(query=self.query_text("config_classify"), inputs=inputs, decoder=self.decoder,
+                            seed=rng.randrange(2**31), name="config_classify")
+
+    def _labelled_history(self) -> str:
+        """The shown history with each configuration's class instead of its score (the generative surrogate's
+        few-shot examples): "good" when its fitness is in the top GOOD_QUANTILE of every finite one so far."""
+        finite = sorted((self.sign * e["score"] for e in self.evaluations if math.isfinite(e["score"])),
+                        reverse=True)
+        if not finite:
+            return "No configuration has been evaluated yet."
+        threshold = finite[max(math.ceil(GOOD_QUANTILE * len(finite)) - 1, 0)]
+        shown = history_window(self.evaluations, HISTORY_WINDOW, self.sign)
+        lines = [f"Configurations evaluated so far, each labelled {CLASSES[0]} (among the best"
+                 f" {GOOD_QUANTILE:.0%} of scores) or {CLASSES[1]}:"]
+        lines += [f"- {self.space.format_config(e['config'])} -> "
+                  + (CLASSES[0] if math.isfinite(e["score"]) and self.sign * e["score"] >= threshold else CLASSES[1])
+                  for e in shown]
+        return "\n".join(lines)
 
     def _surrogate_request(self, candidate: dict, rng: random.Random) -> QueryRequest:
         inputs = self._inputs() | {"candidate": self.space.format_config(candidate)}

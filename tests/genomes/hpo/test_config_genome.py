@@ -88,11 +88,12 @@ class World:
             if isinstance(entry, Exception):
                 raise entry
             return entry(request) if callable(entry) else entry
-        if request.name == "config_surrogate":
+        if request.name in ("config_surrogate", "config_classify"):
             text = request.inputs["candidate"]
             index = self.surrogate_calls.get(text, 0)
             self.surrogate_calls[text] = index + 1
-            return {"SCORE": self.predict(json.loads(text), index)}
+            hole = "SCORE" if request.name == "config_surrogate" else "CLASS"
+            return {hole: self.predict(json.loads(text), index)}
         raise AssertionError(f"unexpected query {request.name}")
 
 
@@ -334,6 +335,59 @@ def test_all_candidates_of_all_winners_go_in_one_batch_and_each_winner_gets_its_
     assert backend.batches == [["config_propose"] * 4, ["config_surrogate"] * 12]
     assert [b.child.config for b in births] == [{"x": 0.12, "n": 3, "kind": "a"}, {"x": 0.62, "n": 7, "kind": "b"}]
     assert [b.child.id for b in births] == ["u100", "u101"] and [b.child.parent for b in births] == ["u0", "u1"]
+
+
+# the generative surrogate's votes: A is "good" once in 3 samples, B twice, C never (or garbled)
+VOTES = {"A": ["good", "bad", "bad"], "B": ["bad", "good", "good"], "C": ["bad", "no idea", "bad"]}
+
+
+def test_the_generative_surrogate_keeps_the_candidate_most_often_classed_good(no_crossover):
+    genome, backend = make_genome(surrogate_world(VOTES), surrogate="generative", num_candidates=3,
+                                  surrogate_samples=3)
+    population = scored_population(genome)
+    [birth] = genome.breed([population[0]], population, 1, id_counter(), random.Random(2))
+    assert backend.batches == [["config_propose"] * 3, ["config_classify"] * 9]
+    assert CANDIDATE_X[birth.child.config["x"]] == "B" and birth.operator == "llm_proposal"
+    asked = [r for r in backend.requests if r.name == "config_classify"][0]
+    assert asked.inputs["classes"] == ["good", "bad"]
+    assert "CLASS in classes" in asked.query
+
+
+def test_the_generative_surrogate_sees_the_history_labelled_by_the_top_quarter():
+    genome, _ = make_genome(surrogate="generative")
+    # of the 4 units' scores the best quarter (1 of 4) is "good"; no score is shown, only the labels
+    population = scored_population(genome)
+    best = max(population, key=lambda u: u.score)
+    text = genome._labelled_history()
+    lines = text.splitlines()[1:]
+    assert len(lines) == 4 and sum(line.endswith("-> good") for line in lines) == 1
+    assert f"{SPACE.format_config(best.config)} -> good" in text
+    assert all(line.endswith(("-> good", "-> bad")) for line in lines)
+    minimising, _ = make_genome(surrogate="generative", direction="minimize")
+    population = scored_population(minimising)
+    worst_score = min(population, key=lambda u: u.score)
+    assert f"{SPACE.format_config(worst_score.config)} -> good" in minimising._labelled_history()
+
+
+def test_the_generative_surrogate_runs_a_whole_run_and_continues_where_it_stopped(tmp_path):
+    def votes(config, i):
+        return "good" if config["x"] < 0.5 else "bad"
+
+    def run(generations, store=None):
+        genome, _ = make_genome(World(predict=votes), surrogate="generative", num_candidates=2,
+                                surrogate_samples=2)
+        config = RunConfig(population_size=4, evolution_generations=generations, seed=3)
+        store = store or RunStore.create(tmp_path / f"runs{generations}", config.to_dict())
+        breeder = Breeder(config, genome, store=store)
+        if store.load_latest() is not None:
+            breeder.resume()
+        breeder.run()
+        return genome, store
+
+    whole, _ = run(3)
+    _, store = run(2)
+    continued, _ = run(3, store)
+    assert continued.evaluations == whole.evaluations and len(whole.evaluations) >= 8
 
 
 def test_without_a_surrogate_the_first_usable_new_candidate_is_taken(no_crossover):
@@ -643,3 +697,29 @@ def test_start_units_differ_even_in_a_space_of_two_points():
                               query_text=package_query_text, options=ConfigOptions(warm_start="random"))
         units, _ = genome.create(["0", "1"], random.Random(seed))
         assert sorted(u.config["kind"] for u in units) == ["a", "b"], seed
+
+
+@pytest.mark.integration
+def test_the_generative_surrogate_classes_candidates_on_the_real_model(real_backend, no_crossover):
+    from promptbreeder.backends.base import Backend as BackendBase
+
+    class Recorder(BackendBase):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.results = inner, []
+
+        async def run_batch(self, requests):
+            results = await self.inner.run_batch(requests)
+            self.results += list(zip(requests, results))
+            return results
+
+    recorder = Recorder(real_backend)
+    genome = ConfigGenome(None, DESCRIPTION, SPACE, Objective(), backend=recorder, query_text=package_query_text,
+                          options=ConfigOptions(surrogate="generative", num_candidates=3, surrogate_samples=3))
+    population, _ = genome.create([f"u{i}" for i in range(4)], random.Random(0))
+    genome.score([(population, None)], 0)
+    births = genome.breed(population[:2], population, 1, id_counter(), random.Random(1))
+    classified = [r for r in recorder.results if r[0].name == "config_classify"]
+    assert classified, "the LLM's candidates were classed"
+    assert all(result.ok and result.variables["CLASS"] in ("good", "bad") for _, result in classified)
+    assert all(b.child is not None and SPACE.key(b.child.config) not in genome._known for b in births)

@@ -169,7 +169,7 @@ CASES = [
      "expected one of ei, ucb (got 'pi')"),
     ("bad_warm_start", options(warm_start="zero"), "$.config_options.warm_start", "expected one of llm, random"),
     ("bad_proposal", options(proposal="random"), "$.config_options.proposal", "expected one of llm, none"),
-    ("bad_surrogate", options(surrogate="gp"), "$.config_options.surrogate", "expected one of forest, llm, none"),
+    ("bad_surrogate", options(surrogate="gp"), "$.config_options.surrogate", "expected one of forest, llm, generative, none"),
     ("no_candidates", options(num_candidates=0), "$.config_options.num_candidates", "expected a value >= 1"),
     ("candidates_not_integer", options(num_candidates=2.5), "$.config_options.num_candidates",
      "expected an integer"),

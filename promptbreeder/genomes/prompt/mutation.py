@@ -56,8 +56,11 @@ class Job:
 def new_texts(job: Job) -> list[tuple[str, bool]]:
     """What the job's operator wrote: (text, is a task prompt) for each text its parent did not have."""
     child, parent = job.child, job.parent
-    # a bred system prompt instructs the task model as a task prompt does: judged as one
-    texts = [(p, True) for p in child.prompts if p not in parent.prompts]
+    texts = [(p, True) for p in child.task_prompts if p not in parent.prompts]
+    # a bred system prompt may well be a general persona ("You are a careful tutor."), which owes the task
+    # nothing in relevance: held to fluency and repetition only, as a mutation prompt is
+    if child.system_prompt is not None and child.system_prompt not in parent.prompts:
+        texts.append((child.system_prompt, False))
     if child.mutation_prompt != parent.mutation_prompt:
         texts.append((child.mutation_prompt, False))
     return texts

@@ -200,3 +200,14 @@ def test_a_task_that_fixes_its_system_prompt_refuses_the_option_before_making_a_
     err = capsys.readouterr().err
     assert code == 2 and "$.fixed_system_prompt" in err and "Traceback" not in err
     assert not (day_care / TASK / "runs").exists(), "refused before a run folder exists"
+
+
+def test_the_quality_gate_holds_a_bred_system_prompt_to_fluency_not_relevance():
+    from promptbreeder.genomes.prompt.mutation import Job, new_texts
+
+    parent = _unit("p", "You are a calculator.", "Add the numbers.")
+    child = _unit("c", "You are a patient tutor.", "Add both numbers, then check.")
+    assert new_texts(Job(parent, "first_order", None, child=child)) == [
+        ("Add both numbers, then check.", True), ("You are a patient tutor.", False)]
+    same = _unit("s", "You are a calculator.", "Add both numbers, then check.")
+    assert new_texts(Job(parent, "first_order", None, child=same)) == [("Add both numbers, then check.", True)]

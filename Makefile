@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast bench bench-memory bench-hpo bench-breed clean
+.PHONY: setup demo test test-fast bench bench-memory bench-hpo bench-surrogate bench-breed clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench-memory: setup
 # there. ARGS="--split test": the 20 tasks no setting was chosen on (bench/results/hpo_test/)
 bench-hpo: setup
 	$(PY) bench/hpo.py $(ARGS)
+
+# does the LLM surrogate's token entropy (or its sample spread) tell its errors? (bench/results/surrogate_uncertainty.json)
+bench-surrogate: setup
+	$(PY) bench/surrogate_uncertainty.py $(ARGS)
 
 # bred prompt vs best baseline on held-out data, tasks x 3 seeds on the embedded model; resumable
 # (bench/results/breed/runs.jsonl); table + plot there and docs/breeding_results.md. ARGS=--quick: one task, one seed

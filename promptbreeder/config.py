@@ -91,6 +91,10 @@ class RunConfig:
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"
         " starts from the task description alone)")
+    allow_weak_sandbox: bool = _setting(
+        False, "code tasks: run generated code even where bubblewrap cannot isolate it (then only rlimits, a"
+        " process group and a network guard hold it: it can read and write this user's files); the report says"
+        " which sandbox ran", defines_run=False)
     breed_system_prompt: bool = _setting(
         False, "each unit also breeds its own system prompt (written by the init operator, then mutated like its"
         " task prompts; LLaMA Day Care's units hold one); off, every fitness test uses the task's"

@@ -31,7 +31,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
                 "reasoning_max_tokens", "selection_examples",
                 "heldout_fraction"),
     "config genome (HPO)": ("acq_strategy", "surrogate"),
-    "run control": ("seed", "continue_run_number", "debug_mode", "verbose"),
+    "run control": ("seed", "continue_run_number", "debug_mode", "verbose", "allow_weak_sandbox"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (
         "max_llm_calls", "max_generated_tokens", "max_seconds", "dry_run"),
     "introspection": ("calculate_entropy", "return_attention"),

@@ -1,6 +1,9 @@
-"""Sandbox for untrusted generated Python code: `run_code` runs it in a limited subprocess and returns a
-`SandboxResult`; the candidate's failures are results, only bad arguments raise (ValueError)."""
+"""Sandbox for untrusted generated Python code: `run_code` runs it in an isolated subprocess (bubblewrap;
+a weak fallback only when the caller allows it) and returns a `SandboxResult`; the candidate's failures are
+results, only bad arguments (ValueError) and a missing isolation (SandboxUnavailable) raise."""
 
-from promptbreeder.sandbox.runner import FAILURES, SandboxLimits, SandboxResult, run_code
+from promptbreeder.sandbox.runner import (
+    FAILURES, SandboxLimits, SandboxResult, SandboxUnavailable, isolation_in_use, run_code,
+)
 
-__all__ = ["FAILURES", "SandboxLimits", "SandboxResult", "run_code"]
+__all__ = ["FAILURES", "SandboxLimits", "SandboxResult", "SandboxUnavailable", "isolation_in_use", "run_code"]

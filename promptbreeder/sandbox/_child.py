@@ -3,7 +3,9 @@
 Contract with `runner.py` (the only caller):
   * CONFIG is JSON: entry (str | None), args (JSON value), allow (normalised host strings the code may
     connect to), root (the sandbox folder; AF_UNIX sockets must live under it), memory_bytes, cpu_seconds,
-    fsize_bytes, result (path of the result file).
+    fsize_bytes, result (path of the result file), stacks and stacks_after (where and after how many
+    seconds every thread's stack is written, just before the runner's timeout), broker (the loopback
+    broker's socket under bubblewrap, else null).
   * Before any candidate code runs: resource limits, a network guard (`sys.addaudithook`, which user code
     cannot remove) and faulthandler (SIGUSR1 dumps every thread's stack: the runner sends it on timeout).
   * With an entry, `candidate.py` is imported as module `candidate` and `entry(args)` is called; without
@@ -15,7 +17,7 @@ Contract with `runner.py` (the only caller):
 Only the standard library is used, and the runner imports `normalize_host`/`is_loopback` from here, so
 both sides agree on what a host is. This is a guard against accidents and naive code, not a jail for
 hostile code: ctypes can still write memory, and programs the candidate starts do not inherit the audit
-hook (the runner's network namespace, when available, covers those).
+hook (bubblewrap's namespaces, or the runner's network namespace in a weak sandbox, cover those).
 """
 
 from __future__ import annotations
@@ -126,6 +128,47 @@ def network_guard(allow: frozenset[str], root: str, refusals: list[str]):
     return hook
 
 
+def route_through_broker(path: str, allow: frozenset[str]) -> None:
+    """Under bubblewrap the sandbox's network is its own empty loopback: a TCP connect to an allowed host
+    asks the runner's broker (a Unix socket at `path`) for a connection made outside, and puts the
+    descriptor it sends back in place of the socket's own. Anything else connects as usual (and finds
+    nothing to reach)."""
+    import socket
+
+    original_connect, original_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def brokered(sock, address) -> bool:
+        if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM \
+                or not isinstance(address, tuple) or len(address) < 2 or normalize_host(address[0]) not in allow:
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as channel:
+            original_connect(channel, path)
+            channel.sendall(json.dumps({"host": str(address[0]), "port": int(address[1])}).encode())
+            reply, fds, _, _ = socket.recv_fds(channel, 64, 1)
+        if reply != b"ok" or not fds:
+            for fd in fds:
+                os.close(fd)
+            code = int(reply.split()[-1]) if reply.startswith(b"error ") else errno.ECONNREFUSED
+            raise OSError(code, f"{os.strerror(code)} ({address[0]}:{address[1]})")
+        timeout = sock.gettimeout()
+        os.dup2(fds[0], sock.fileno())
+        os.close(fds[0])
+        sock.settimeout(timeout)  # the descriptor came blocking; the socket's own mode applies again
+        return True
+
+    def connect(self, address):
+        if not brokered(self, address):
+            original_connect(self, address)
+
+    def connect_ex(self, address):
+        try:
+            return 0 if brokered(self, address) else original_connect_ex(self, address)
+        except OSError as exc:
+            return exc.errno or errno.ECONNREFUSED
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+
+
 def _set_limits(cfg: dict) -> None:
     def cap(kind: int, value: int) -> None:
         _, hard = resource.getrlimit(kind)
@@ -225,8 +268,14 @@ def main(config_path: str) -> None:
     _set_limits(cfg)
     refusals: list[str] = []
     sys.addaudithook(network_guard(frozenset(cfg["allow"]), cfg["root"], refusals))
+    if cfg.get("broker"):
+        route_through_broker(cfg["broker"], frozenset(cfg["allow"]))
     faulthandler.enable(all_threads=True)  # a segfault still leaves a stack on stderr
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # the stacks of a run about to time out, written by the child itself: under bubblewrap the runner's
+    # signal would reach bwrap, not this process
+    stacks = open(cfg["stacks"], "w", encoding="utf-8")
+    faulthandler.dump_traceback_later(cfg["stacks_after"], file=stacks)
     # Line-buffered, so the output before a hang survives the SIGKILL of a timeout.
     sys.stdout.reconfigure(line_buffering=True)
     sys.path.insert(0, os.getcwd())  # -P keeps it off sys.path; candidate.py and `files` live here

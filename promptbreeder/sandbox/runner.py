@@ -6,12 +6,16 @@ candidate does - raise, loop forever, eat memory, exit, segfault, touch the netw
 RESULT (`ok=False`, a `failure` kind and `feedback` an LLM can act on), never an exception. Only bad
 arguments raise, and they raise ValueError.
 
-Layers (Linux/POSIX): a fresh session/process group that is SIGKILLed as a whole after the run (on time
-or not); rlimits for address space, CPU, file size and core dumps; a minimal environment; an audit-hook
-network guard inside the interpreter; and, when `allow_hosts` is empty and unprivileged
-`unshare --net --map-root-user` works here, an empty network namespace around the whole process tree.
-It stops accidents and naive code, not a determined attacker: there is no filesystem isolation (the
-candidate runs as this user), and a process that leaves the group with setsid() escapes the kill.
+Isolation (`isolation.py`): where bubblewrap works, the candidate and every process it starts run in
+namespaces of their own: a filesystem where only the run's folder is writable and only the interpreter and
+system libraries are readable, no network but the loopback hosts the limits allow (through a broker), and a
+PID namespace, so the whole tree dies with the run. Where it does not work, `run_code` refuses with
+`SandboxUnavailable` unless the caller passes `allow_weak=True`; the weak sandbox is what remains without it:
+a fresh session/process group SIGKILLed after the run, the in-interpreter network guard and, when
+`allow_hosts` is empty and unprivileged `unshare --net` works, an empty network namespace. It stops
+accidents and naive code, not a determined attacker (no filesystem isolation; setsid() escapes the kill).
+Both ways: rlimits for address space, CPU, file size and core dumps, and a minimal environment.
+`SandboxResult.isolation` says which one ran.
 """
 
 from __future__ import annotations
@@ -32,13 +36,20 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from promptbreeder.errors import UsageError
 from promptbreeder.sandbox._child import NETWORK_MARKER, is_loopback, normalize_host
+from promptbreeder.sandbox.isolation import LoopbackBroker, bwrap_command, weakness
 
 FAILURES = ("timeout", "memory", "crash", "network", "bad_return", "syntax")
 _BOOTSTRAP = Path(__file__).with_name("_child.py")
 _FSIZE_BYTES = 64 * 1024 * 1024  # largest file (stdout included) the candidate may write
-_DUMP_GRACE_S = 0.25  # how long a timed-out child gets to print its stack before the kill
+_DUMP_GRACE_S = 0.25  # how long before the timeout the child writes its stacks (stacks.txt)
 _RESERVED = {"candidate.py"}
+STRONG = "bubblewrap"
+
+
+class SandboxUnavailable(UsageError):
+    """Strong isolation is not available here and the caller did not allow the weak sandbox."""
 
 
 @dataclass(frozen=True)
@@ -82,16 +93,32 @@ class SandboxResult:
     stdout: str
     stderr: str
     seconds: float
+    isolation: str = STRONG  # "bubblewrap", or "weak: <why the strong one is unavailable>"
+
+
+def isolation_in_use(allow_weak: bool = False) -> str:
+    """What `run_code` would run under here: "bubblewrap", or "weak: <why>" when allowed; otherwise
+    raises SandboxUnavailable (one line saying why and how to get it)."""
+    why = weakness()
+    if why is None:
+        return STRONG
+    if not allow_weak:
+        raise SandboxUnavailable(f"generated code runs only in an isolated sandbox, and {why}; or accept a weaker"
+                                 " one (rlimits and a network guard, no filesystem isolation) with"
+                                 " --allow_weak_sandbox")
+    return f"weak: {why}"
 
 
 def run_code(source: str, entry: str | None = None, args: Any = None, *, limits: SandboxLimits = SandboxLimits(),
-             files: dict[str, str] | None = None) -> SandboxResult:
+             files: dict[str, str] | None = None, allow_weak: bool = False) -> SandboxResult:
     """Run `source` as `candidate.py` and, with `entry`, call `entry(args)` in a sandboxed subprocess.
 
     `args` must be JSON-serialisable (the callee gets the JSON round trip, so tuples arrive as lists);
     `files` maps relative paths to text written next to candidate.py. Without `entry` the file runs as
-    `__main__`. The temporary folder is always removed. Raises ValueError for bad arguments only.
+    `__main__`. The temporary folder is always removed. Raises ValueError for bad arguments, and
+    SandboxUnavailable when bubblewrap cannot run here and `allow_weak` is False.
     """
+    isolation = isolation_in_use(allow_weak)
     if not isinstance(source, str):
         raise ValueError(f"source must be a str, got {type(source).__name__}")
     if entry is not None and (not isinstance(entry, str) or not entry.isidentifier()):
@@ -120,11 +147,21 @@ def run_code(source: str, entry: str | None = None, args: Any = None, *, limits:
         allow = {normalize_host(h) for h in limits.allow_hosts}
         if "localhost" in allow:  # a connect() to "localhost" reaches one of these
             allow |= {"127.0.0.1", "::1"}
+        strong = isolation == STRONG
         config = {"entry": entry, "args": args_json, "allow": sorted(allow), "root": str(root),
                   "memory_bytes": limits.memory_mb * 1024 * 1024, "cpu_seconds": math.ceil(limits.timeout_s) + 1,
-                  "fsize_bytes": _FSIZE_BYTES, "result": str(root / "result.json")}
+                  "fsize_bytes": _FSIZE_BYTES, "result": str(root / "result.json"),
+                  "stacks": str(root / "stacks.txt"), "stacks_after": max(limits.timeout_s - _DUMP_GRACE_S, 0.05),
+                  "broker": str(root / "net.sock") if strong and allow else None}
         (root / "config.json").write_text(json.dumps(config), encoding="utf-8")
-        return _execute(root, work, tmp, limits)
+        shutil.copyfile(_BOOTSTRAP, root / _BOOTSTRAP.name)  # the package's folder is not visible in the jail
+        if strong and allow:
+            with LoopbackBroker(root, allow):
+                result = _execute(root, work, tmp, limits, strong)
+        else:
+            result = _execute(root, work, tmp, limits, strong)
+        result.isolation = isolation
+        return result
     finally:
         _remove_tree(root)
 
@@ -174,22 +211,22 @@ def _environment(work: Path, tmp: Path) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _execute(root: Path, work: Path, tmp: Path, limits: SandboxLimits) -> SandboxResult:
+def _execute(root: Path, work: Path, tmp: Path, limits: SandboxLimits, strong: bool) -> SandboxResult:
     # -s -P instead of -I: -I implies -E, which would ignore PYTHONHASHSEED; the environment is ours anyway.
-    command = [sys.executable, "-s", "-P", str(_BOOTSTRAP), str(root / "config.json")]
-    if not limits.allow_hosts:
+    command = [sys.executable, "-s", "-P", str(root / _BOOTSTRAP.name), str(root / "config.json")]
+    if strong:
+        command = bwrap_command(root, work, command)
+    elif not limits.allow_hosts:
         command = [*_netns_prefix(), *command]
     out_path, err_path = root / "stdout.txt", root / "stderr.txt"
-    timed_out, dump_from = False, None
+    timed_out = False
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         # Files, not pipes: a grandchild holding a pipe open could never make us hang on it.
         start = time.monotonic()
         proc = subprocess.Popen(command, cwd=work, env=_environment(work, tmp), stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=err, start_new_session=True, close_fds=True)
     try:
-        if not _wait_exit(proc.pid, start + limits.timeout_s):
-            timed_out, dump_from = True, err_path.stat().st_size
-            _dump_stack(proc.pid, err_path, dump_from)
+        timed_out = not _wait_exit(proc.pid, start + limits.timeout_s)
     finally:
         # The child is a zombie or alive here, so its pid (= the group id) cannot have been reused.
         _kill_group(proc.pid)
@@ -199,10 +236,13 @@ def _execute(root: Path, work: Path, tmp: Path, limits: SandboxLimits) -> Sandbo
             pass
     seconds = time.monotonic() - start
     stdout = _tail(out_path, limits.max_output_chars)
-    stderr = _tail(err_path, limits.max_output_chars, end=dump_from)
-    dump = _read_from(err_path, dump_from) if dump_from is not None else ""
+    stderr = _tail(err_path, limits.max_output_chars)
+    dump = _read_from(root / "stacks.txt", 0) if timed_out and (root / "stacks.txt").is_file() else ""
     report = _read_result(root / "result.json")
-    failure, value, feedback = _classify(report, proc.returncode, timed_out, dump, stderr, limits)
+    returncode = proc.returncode
+    if strong and returncode is not None and returncode > 128:  # bwrap exits 128 + N for a child killed by N
+        returncode = -(returncode - 128)
+    failure, value, feedback = _classify(report, returncode, timed_out, dump, stderr, limits)
     for prefix in (str(work) + os.sep, str(root) + os.sep):  # candidate.py, not /tmp/pb-sandbox-xyz/...
         feedback = feedback.replace(prefix, "")
     return SandboxResult(ok=failure is None, value=value if failure is None else None, failure=failure,
@@ -237,21 +277,6 @@ def _wait_exit(pid: int, deadline: float) -> bool:
             return False
         time.sleep(min(delay, remaining))
         delay = min(delay * 2, 0.05)
-
-
-def _dump_stack(pid: int, err_path: Path, size_before: int) -> None:
-    """Ask a timed-out child for its stacks (faulthandler on SIGUSR1) and give it a moment to write them."""
-    try:
-        os.kill(pid, signal.SIGUSR1)
-    except OSError:
-        return
-    end, last = time.monotonic() + _DUMP_GRACE_S, size_before
-    while time.monotonic() < end:
-        time.sleep(0.02)
-        size = err_path.stat().st_size
-        if size > size_before and size == last:  # written and no longer growing
-            return
-        last = size
 
 
 def _kill_group(pgid: int) -> None:

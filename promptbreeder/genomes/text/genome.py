@@ -53,7 +53,8 @@ class TextGenome(Genome):
     def __init__(self, config: RunConfig | None, task_description: str, question: str, evaluate: Evaluate, x0: str, *,
                  backend: Backend, query_text: Callable[[str], str], kind: str = "text",
                  decoder: DecoderOptions | None = None, history_window: int = 5, max_solution_tokens: int = 512,
-                 stop_score: float | None = None):
+                 stop_score: float | None = None, sandbox: str | None = None):
+        self.sandbox = sandbox  # code: the isolation its candidates run under ("bubblewrap" or "weak: why")
         self.config, self.task_description, self.question = config, task_description, question
         self.evaluate, self.x0, self.backend, self.query_text = evaluate, x0, backend, query_text
         self.kind = kind
@@ -139,7 +140,7 @@ class TextGenome(Genome):
         curve = running_best([e["score"] for e in self.evaluations])
         top = sorted(self.evaluations, key=lambda e: -e["score"])[:REPORT_TOP]
         return {"genome": self.kind, "evaluations": len(self.evaluations), "best": best, "best_so_far": curve,
-                "top": top}
+                "top": top} | ({"sandbox": self.sandbox} if self.sandbox else {})
 
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report)
@@ -210,5 +211,8 @@ def format_report(report: dict[str, Any]) -> str:
     best = report["best"]
     if best is None:
         return "nothing was evaluated"
+    sandbox = report.get("sandbox", "")
+    warning = f"\nsandbox: {sandbox} (the candidates were NOT isolated from this machine)" \
+        if sandbox.startswith("weak") else ""
     return (f"{report['evaluations']} candidates evaluated; best {best['score']:.4f} ({best['unit']}):\n"
-            f"{best['text']}\nfeedback: {best['feedback']}")
+            f"{best['text']}\nfeedback: {best['feedback']}{warning}")

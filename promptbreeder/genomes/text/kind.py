@@ -26,11 +26,25 @@ class TextKind(GenomeKind):
               cache: CallCache | None = None) -> Genome:
         from promptbreeder.genomes.text.genome import TextGenome
 
-        evaluate = task.evaluate_function(backend, lambda t, b: day_care.build_scorer_spec(t.rubric_spec, t.name, b))
+        sandbox = self.sandbox(config)
+        evaluate = task.evaluate_function(backend, lambda t, b: day_care.build_scorer_spec(t.rubric_spec, t.name, b),
+                                          allow_weak_sandbox=config.allow_weak_sandbox)
         return TextGenome(config, task.description, task.question, evaluate, task.x0, backend=backend,
                           kind=task.genome, query_text=lambda name: day_care.query_text(name, task.name),
                           decoder=config.decoder_override or task.decoder, history_window=task.history_window,
-                          max_solution_tokens=task.max_solution_tokens, stop_score=task.stop_score)
+                          max_solution_tokens=task.max_solution_tokens, stop_score=task.stop_score, sandbox=sandbox)
+
+    def sandbox(self, config: RunConfig) -> str | None:
+        """Code: the isolation its candidates will run under; SandboxUnavailable (one line) when bubblewrap
+        cannot run here and the user did not pass --allow_weak_sandbox. Text runs no code: None."""
+        if self.name != "code":
+            return None
+        from promptbreeder.sandbox import isolation_in_use
+
+        return isolation_in_use(config.allow_weak_sandbox)
+
+    def check_config(self, config: RunConfig, task: TextTask) -> None:
+        self.sandbox(config)  # before a run folder exists or a model loads
 
     def size(self, task: TextTask) -> int:
         return 1  # the starting candidate

@@ -42,10 +42,12 @@ class TextTask:
     history_window: int = 5
     stop_score: float | None = None  # the run ends once a candidate scores this much
 
-    def evaluate_function(self, backend: Any = None, build_scorer: Callable | None = None):
-        """`evaluate(x) -> (score, feedback)` for this task (the rubric needs the run's backend)."""
+    def evaluate_function(self, backend: Any = None, build_scorer: Callable | None = None, *,
+                          allow_weak_sandbox: bool = False):
+        """`evaluate(x) -> (score, feedback)` for this task (the rubric needs the run's backend; code runs in
+        the sandbox, the weak one only with `allow_weak_sandbox`)."""
         if self.genome == "code":
-            return self._run_code
+            return lambda source: self._run_code(source, allow_weak_sandbox)
         if self.evaluator is not None:
             return lambda text: _checked(self.evaluator.evaluate(text))
         scorer = build_scorer(self, backend)
@@ -56,11 +58,12 @@ class TextTask:
 
         return grade
 
-    def _run_code(self, source: str) -> tuple[float, str]:
+    def _run_code(self, source: str, allow_weak_sandbox: bool = False) -> tuple[float, str]:
         from promptbreeder.sandbox import SandboxLimits, run_code
 
         limits = SandboxLimits(**{k: tuple(v) if k == "allow_hosts" else v for k, v in self.limits.items()})
-        result = run_code(source, entry=self.entry, args=self.evaluator.make_args(), limits=limits)
+        result = run_code(source, entry=self.entry, args=self.evaluator.make_args(), limits=limits,
+                          allow_weak=allow_weak_sandbox)
         if not result.ok:
             return FAILED, f"{result.failure}: {result.feedback}"
         try:

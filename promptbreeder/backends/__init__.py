@@ -27,9 +27,12 @@ def check_reachable(spec: ModelSpec) -> None:
 
 
 def check_runnable(spec: ModelSpec, query: str, source: str) -> None:
-    """Raise UsageError (naming `source`) for a query `spec`'s backend cannot run: on an OpenAI-compatible
-    server, a `distribution` clause (it needs log-probabilities, which servers are not asked for) or a
-    constraint the client cannot check (see backends/server/constraints.py)."""
+    """Raise UsageError (naming `source`) for a query `spec`'s backend cannot run: one LMQL does not compile,
+    and on an OpenAI-compatible server a `distribution` clause (it needs log-probabilities, which servers
+    are not asked for) or a constraint the client cannot check (see backends/server/constraints.py)."""
+    from promptbreeder.backends.lmql.compile_check import check_compiles
+
+    check_compiles(query, source)
     if spec.kind != "openai_compat":
         return
     from promptbreeder.backends.server.constraints import split_constraints

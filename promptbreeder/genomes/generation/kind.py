@@ -45,6 +45,9 @@ class GenerationKind(HpoKind):
     def size(self, task: Task) -> int:
         return PROMPT.size(task)
 
+    def check_config(self, config: RunConfig, task: Task) -> None:
+        task.load_suite(config.fitness_test_suite)  # every example, before anything is made (kept for the run)
+
     def plausible_value(self, hole: str, request: QueryRequest, variety: int) -> str:
         if hole == ANSWER_HOLE:  # the fitness queries that score its configurations
             return PROMPT.plausible_value(hole, request, variety)

@@ -38,6 +38,7 @@ class PromptKind(GenomeKind):
                             mutation_decoder=task.decoder, seed_prompts=task.seed_prompts)
 
     def check_config(self, config: RunConfig, task: Task) -> None:
+        task.load_suite(config.fitness_test_suite)  # every example, before anything is made (kept for the run)
         if config.breed_system_prompt and task.fixed_system_prompt:
             # the original's rule: a fixed system prompt is used instead of bred ones; breeding one while the
             # task fixes it would silently do nothing, or silently overrule the task

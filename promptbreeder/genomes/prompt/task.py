@@ -13,7 +13,7 @@ the same folders.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ class Task:
     genome: str
     suite_path: Path
     search_space: dict[str, Any] | None = None  # the generation genome's decoding parameters, if the task sets them
+    # suite file -> (its size and modification time, its examples): a run's check and its genome read it once
+    _suites: dict[Path, tuple[tuple[int, int], list[dict[str, Any]]]] = field(default_factory=dict, repr=False,
+                                                                              compare=False)
 
     @property
     def gold_key(self) -> str:
@@ -63,10 +66,24 @@ class Task:
         return self.dir / TASK_FILE
 
     def load_suite(self, override: str | Path | None = None) -> list[dict[str, Any]]:
-        """The fitness examples, every one validated. `override` is a suite path given on the command line."""
+        """The fitness examples, every one validated. `override` is a suite path given on the command line.
+        Read once while the file is unchanged (callers get their own list)."""
         path = Path(override) if override is not None else self.suite_path
         if path.suffix not in (".json", ".jsonl"):
             raise fail(path, "$", "expected a fitness test suite file ending in .json or .jsonl")
+        try:
+            stamp = (path.stat().st_size, path.stat().st_mtime_ns)
+        except OSError:
+            stamp = None
+        known = self._suites.get(path.resolve())
+        if stamp is not None and known is not None and known[0] == stamp:
+            return list(known[1])
+        examples = self._read_suite(path)
+        if stamp is not None:
+            self._suites[path.resolve()] = (stamp, examples)
+        return list(examples)
+
+    def _read_suite(self, path: Path) -> list[dict[str, Any]]:
         rows = read_examples(path)
         example_schema = self._example_schema()
         for where, example in rows:

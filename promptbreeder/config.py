@@ -53,7 +53,10 @@ class RunConfig:
     scorer_model: str | None = _setting(
         None, "model that grades answers for LLM rubric scorers: any form --model_name_or_path takes",
         default_text="default: the model_name_or_path")
-    day_care_dir: str = _setting("day_care", "folder holding mutation prompts, thinking styles and one folder per task")
+    # not part of what defines a run: its folder lives inside the day care, which may be moved, copied or
+    # named by another path (./day_care, an absolute path) between starting and continuing it
+    day_care_dir: str = _setting("day_care", "folder holding mutation prompts, thinking styles and one folder per task",
+                                 defines_run=False)
     task: str | None = _setting(None, "name of the task folder inside the day care to breed prompts for",
                                 default_text="required")
     decoder_options_override: str | None = _setting(

@@ -94,6 +94,10 @@ class RunConfig:
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"
         " starts from the task description alone)")
+    reflective_mutation: bool = _setting(
+        False, "add GEPA's reflective mutation to the paper's operators: the mutator sees the parent's prompt and"
+        " a few training examples it got wrong (question, answer, gold answer, the scorer's feedback) and writes"
+        " a prompt that avoids those mistakes")
     allow_weak_sandbox: bool = _setting(
         False, "code tasks: run generated code even where bubblewrap cannot isolate it (then only rlimits, a"
         " process group and a network guard hold it: it can read and write this user's files); the report says"

@@ -5,6 +5,10 @@
   the default loops over `score`. Scorers that call a model override it so a batch costs one backend call.
 - The gold label of an example lives under `example["gold_" + task_name]` (see `Scorer.gold`), so one
   suite file can hold labels for several tasks.
+- `Scorer.judge_many(predictions, examples) -> list[(score, feedback)]` adds a line of feedback to each
+  score, for reflective mutation (GEPA): what was expected and what went wrong ("right" when it is right).
+  The default asks `feedback(prediction, example, score)`, which says what the gold answer was; scorers
+  that know better say more (the number read from the answer, the pattern, the user's own text).
 - Scoring never raises for a bad prediction: a prediction that cannot be understood scores 0.0. Bad
   *arguments* are a usage problem and are reported when the scorer is built (see `registry.build_scorer`).
 
@@ -69,6 +73,27 @@ class Scorer(ABC):
             raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
         return [clip01(self.score(p, e)) for p, e in zip(predictions, examples)]
 
+    def feedback(self, prediction: str, example: dict[str, Any], score: float) -> str:
+        """One line on why `prediction` scored `score`: what was expected and what came."""
+        if score >= 1.0:
+            return "right"
+        gold = self.gold(example)
+        expected = "no gold answer was given" if gold is None else f"expected {quoted(gold)}"
+        return f"{'partly right' if score > 0 else 'wrong'}: {expected}, the answer was {quoted(prediction)}"
+
+    def judge_many(self, predictions: list[str], examples: list[dict[str, Any]]) -> list[tuple[float, str]]:
+        """`score_many` with a line of feedback per answer (see the module docstring)."""
+        scores = self.score_many(predictions, examples)
+        return [(s, self.feedback(p, e, s)) for p, e, s in zip(predictions, examples, scores)]
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.args.items()))
         return f"{type(self).__name__}({self.task_name!r}{', ' if args else ''}{args})"
+
+
+def quoted(value: Any, limit: int = 120) -> str:
+    """`value` quoted for a feedback line, cut to `limit` characters (an answer may be a page long)."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return "empty"
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")

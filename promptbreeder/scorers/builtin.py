@@ -12,7 +12,7 @@ import string
 from typing import Any, Callable
 
 from promptbreeder.errors import UsageError
-from promptbreeder.scorers.base import Scorer, clip01
+from promptbreeder.scorers.base import Scorer, clip01, quoted
 from promptbreeder.scorers.registry import register
 from promptbreeder.scorers import rubric  # noqa: F401  (registers llm_rubric)
 
@@ -75,6 +75,15 @@ class MultipleChoice(Scorer):
         super().__init__(task_name, backend, accept_letters=accept_letters)
         self.accept_letters = accept_letters
 
+    def feedback(self, prediction: str, example: dict[str, Any], score: float) -> str:
+        if score >= 1.0:
+            return "right"
+        choices = [str(c) for c in example.get("choices") or []]
+        guess = normalise(prediction or "")
+        picked = next((c for c in choices if normalise(c) == guess), None)
+        said = f"chose {picked!r}, another choice" if picked else f"answered {quoted(prediction)}, not one of the choices"
+        return f"wrong: expected the choice {str(self.gold(example))!r}; the model {said}"
+
     def score(self, prediction: str, example: dict[str, Any]) -> float:
         gold = self.gold(example)
         if gold is None or prediction is None:
@@ -124,6 +133,15 @@ class Numeric(Scorer):
         super().__init__(task_name, backend, tolerance=tolerance)
         self.tolerance = float(tolerance)
 
+    def feedback(self, prediction: str, example: dict[str, Any], score: float) -> str:
+        if score >= 1.0:
+            return "right"
+        gold, guess = first_number(self.gold(example)), first_number(prediction or "")
+        read = "no number" if guess is None else f"the number {guess:g}"
+        within = f" (within {self.tolerance:g})" if self.tolerance else ""
+        return f"wrong: expected the number {self.gold(example)}{within}; the answer gave {read}" + (
+            "" if gold is not None else " (the example has no numeric gold answer)")
+
     def score(self, prediction: str, example: dict[str, Any]) -> float:
         gold, guess = first_number(self.gold(example)), first_number(prediction or "")
         if gold is None or guess is None:
@@ -169,6 +187,12 @@ class Regex(Scorer):
             return "pattern", f"expected a valid Python regular expression ({exc})"
         return None
 
+    def feedback(self, prediction: str, example: dict[str, Any], score: float) -> str:
+        if score >= 1.0:
+            return "right"
+        pattern = self.pattern.replace("{gold}", re.escape(str(self.gold(example))))
+        return f"wrong: expected an answer matching the pattern {pattern!r}; the answer was {quoted(prediction)}"
+
     def score(self, prediction: str, example: dict[str, Any]) -> float:
         gold = self.gold(example)
         if prediction is None or ("{gold}" in self.pattern and gold is None):
@@ -194,9 +218,10 @@ def import_function(ref: str) -> Callable[..., Any]:
 
 @register
 class Python(Scorer):
-    """Calls a user function `f(prediction, example) -> float`; its result is clipped to [0, 1].
+    """Calls a user function `f(prediction, example) -> float`, or `-> (float, feedback)` (as
+    llm_optimize's `f(x)` returns a score and a text); the score is clipped to [0, 1].
 
-    A function that raises or returns a non-number scores 0.0 for that example.
+    A function that raises or returns a non-number scores 0.0 for that example, with why as its feedback.
     """
 
     type = "python"
@@ -229,7 +254,24 @@ class Python(Scorer):
         return None
 
     def score(self, prediction: str, example: dict[str, Any]) -> float:
+        return self._call(prediction, example)[0]
+
+    def judge_many(self, predictions: list[str], examples: list[dict[str, Any]]) -> list[tuple[float, str]]:
+        if len(predictions) != len(examples):
+            raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
+        judged = []
+        for prediction, example in zip(predictions, examples):
+            score, said = self._call(prediction, example)
+            judged.append((score, said if said is not None else self.feedback(prediction, example, score)))
+        return judged
+
+    def _call(self, prediction: str, example: dict[str, Any]) -> tuple[float, str | None]:
+        """(score, the function's own feedback or None); a failing function scores 0.0 and says why."""
         try:
-            return clip01(self.function(prediction, example))
-        except Exception:  # user code failing on one example must not sink a generation
-            return 0.0
+            value = self.function(prediction, example)
+        except Exception as exc:  # user code failing on one example must not sink a generation
+            return 0.0, f"the scoring function failed: {type(exc).__name__}: {exc}"[:300]
+        if isinstance(value, tuple) and len(value) == 2:
+            return clip01(value[0]), str(value[1])[:1000]
+        return clip01(value), None
+

@@ -84,6 +84,12 @@ class LLMRubric(Scorer):
     def score(self, prediction: str, example: dict[str, Any]) -> float:
         return self.score_many([prediction], [example])[0]
 
+    def feedback(self, prediction: str, example: dict[str, Any], score: float) -> str:
+        # the grade against the rubric: the query asks for a number only, so there is no reason to give
+        rubric = str(self.args.get("rubric", "")).strip()
+        return (f"the grader gave {round(score * self.scale)} of {self.scale} against the rubric"
+                + (f": {rubric[:200]}" if rubric else ""))
+
     def score_many(self, predictions: list[str], examples: list[dict[str, Any]]) -> list[float]:
         if len(predictions) != len(examples):
             raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")

@@ -333,3 +333,43 @@ def test_score_values_are_floats_in_range():
     scorer = build_scorer({"type": "numeric"}, "t")
     values = scorer.score_many(["1", "x", "2"], [ex("1"), ex("1"), ex("3")])
     assert values == [1.0, 0.0, 0.0] and all(isinstance(v, float) and 0 <= v <= 1 and not math.isnan(v) for v in values)
+
+
+# --- feedback (reflective mutation) -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, prediction, example, expected", [
+    ({"type": "exact_match"}, "Paris", ex("Paris"), (1.0, "right")),
+    ({"type": "exact_match"}, "Lyon", ex("Paris"), (0.0, "wrong: expected 'Paris', the answer was 'Lyon'")),
+    ({"type": "exact_match"}, "", ex("Paris"), (0.0, "wrong: expected 'Paris', the answer was empty")),
+    ({"type": "numeric"}, "8", ex(7), (0.0, "wrong: expected the number 7; the answer gave the number 8")),
+    ({"type": "numeric", "tolerance": 0.5}, "no idea", ex(7),
+     (0.0, "wrong: expected the number 7 (within 0.5); the answer gave no number")),
+    ({"type": "multiple_choice"}, "no", ex("yes", choices=["yes", "no"]),
+     (0.0, "wrong: expected the choice 'yes'; the model chose 'no', another choice")),
+    ({"type": "multiple_choice"}, "maybe", ex("yes", choices=["yes", "no"]),
+     (0.0, "wrong: expected the choice 'yes'; the model answered 'maybe', not one of the choices")),
+    ({"type": "regex", "pattern": r"^{gold}\.$"}, "7", ex("7"),
+     (0.0, r"wrong: expected an answer matching the pattern '^7\\.$'; the answer was '7'")),
+])
+def test_each_scorer_says_what_was_expected(spec, prediction, example, expected):
+    assert build_scorer(spec, "t").judge_many([prediction], [example]) == [expected]
+
+
+def test_a_python_scorer_may_return_its_own_feedback(user_module, tmp_path):
+    (tmp_path / "my_feedback.py").write_text(
+        "def graded(prediction, example):\n    return 0.25, 'too long by 3 words'\n"
+        "def boom(prediction, example):\n    raise ValueError('cannot parse')\n")
+    graded = build_scorer({"type": "python", "function": "my_feedback:graded"}, "t")
+    assert graded.score("x", ex("y")) == 0.25
+    assert graded.judge_many(["x"], [ex("y")]) == [(0.25, "too long by 3 words")]
+    boom = build_scorer({"type": "python", "function": "my_feedback:boom"}, "t")
+    assert boom.judge_many(["x"], [ex("y")]) == [(0.0, "the scoring function failed: ValueError: cannot parse")]
+    plain = build_scorer({"type": "python", "function": f"{user_module}:half"}, "t")
+    assert plain.judge_many(["x"], [ex("y")]) == [(0.5, "partly right: expected 'y', the answer was 'x'")]
+
+
+def test_the_rubric_scorer_gives_its_grade_and_rubric():
+    backend = FakeBackend([QueryResult(variables={"SCORE": "6"})])
+    [(score, said)] = rubric(backend).judge_many(["an answer"], [ex("ref", task="qa")])
+    assert score == 0.6 and said.startswith("the grader gave 6 of 10 against the rubric: Be correct and brief.")

@@ -50,6 +50,8 @@ class FitnessResult:
     first_error: str | None = None
     questions: list[str] = field(default_factory=list)  # the examples' inputs, in score order
     entropies: list[float | None] = field(default_factory=list)  # mean next-token entropy per answer, if measured
+    feedbacks: list[str] = field(default_factory=list)  # the scorer's line on each answer (reflective mutation)
+    golds: list[str] = field(default_factory=list)  # the examples' gold answers, in score order
 
     @property
     def entropy(self) -> float | None:
@@ -60,6 +62,12 @@ class FitnessResult:
     @property
     def fitness(self) -> float:
         return sum(self.scores) / len(self.scores) if self.scores else 0.0
+
+    def wrong_answers(self) -> list[dict[str, str]]:
+        """Every answer that was not fully right: {"question", "answer", "gold", "feedback"}."""
+        return [{"question": q, "answer": a, "gold": g, "feedback": f}
+                for q, a, g, f, s in zip(self.questions, self.answers, self.golds, self.feedbacks, self.scores)
+                if s < 1.0]
 
     def correct_workings(self) -> list[tuple[str, str, str]]:
         """(question, reasoning, answer) of every fully right answer that came with a working-out."""
@@ -152,6 +160,10 @@ class FitnessEvaluator:
                     first_error=next((o["error"] for o in part if o["error"] is not None), None),
                     questions=[str(ex["input"]) for ex in examples],
                     entropies=[o.get("entropy") for o in part],
+                    # results cached before feedback existed have none: the scorer's line is rebuilt then
+                    feedbacks=[o.get("feedback") or self.scorer.feedback(o["answer"], ex, o["score"])
+                               for o, ex in zip(part, examples)],
+                    golds=[str(ex.get(self.task.gold_key, "")) for ex in examples],
                 ))
             out.append(group)
         return out
@@ -166,11 +178,12 @@ class FitnessEvaluator:
             return outcomes
         results = self.backend.run_many([requests[i] for i in todo])
         answers = [self.answer_of(r.variables.get(ANSWER_HOLE, "")) if r.ok else "" for r in results]
-        scores = self.scorer.score_many(answers, [gold[i] for i in todo])
-        for i, result, answer, score in zip(todo, results, answers, scores):
+        judged = self.scorer.judge_many(answers, [gold[i] for i in todo])
+        for i, result, answer, (score, feedback) in zip(todo, results, answers, judged):
             outcomes[i] = {"answer": answer, "reasoning": result.variables.get("REASONING", ""),
                            "score": score if result.ok else 0.0, "error": result.error,
-                           "entropy": result.mean_entropy}
+                           "entropy": result.mean_entropy,
+                           "feedback": feedback if result.ok else f"the model's query failed: {result.error}"}
             if self.cache and result.ok:  # a failed query may succeed when asked again
                 self.cache.put_fitness(keys[i], outcomes[i])
         return outcomes

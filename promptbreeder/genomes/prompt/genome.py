@@ -59,7 +59,8 @@ class PromptGenome(Genome):
         self.query_text = query_text
         gate = QualityGate(backend, task_description, min_logprob=config.quality_min_logprob,
                            min_relevance=config.quality_min_relevance) if config.quality_gate else None
-        self.mutator = Mutator(operators or OperatorSource.from_registry(), backend, debug=config.debug_mode,
+        optional = ("reflective",) if config.reflective_mutation else ()
+        self.mutator = Mutator(operators or OperatorSource.from_registry(optional), backend, debug=config.debug_mode,
                                selection=config.operator_selection, gate=gate)
         self.mutation_decoder = config.decoder_override or mutation_decoder or DecoderOptions()
         self.elites: list[dict[str, Any]] = []  # the fittest unit of each generation, oldest first

@@ -39,8 +39,9 @@ class OperatorSource:
     post_mutation_rate: float = registry.POST_MUTATION_RATE
 
     @classmethod
-    def from_registry(cls) -> "OperatorSource":
-        return cls(registry.get_operator, registry.mutation_operator_names, registry.POST_MUTATION,
+    def from_registry(cls, optional: Sequence[str] = ()) -> "OperatorSource":
+        """The registry's operators, plus the `optional` ones a run turned on (`registry.OPTIONAL_OPERATORS`)."""
+        return cls(registry.get_operator, lambda: registry.mutation_operator_names(optional), registry.POST_MUTATION,
                    registry.POST_MUTATION_RATE)
 
 
@@ -88,6 +89,7 @@ def copy_unit(parent: Unit, new_id: str, generation: int) -> Unit:
                 mutation_prompt=parent.mutation_prompt,
                 thinking_style=parent.thinking_style, generation=generation, parent=parent.id,
                 operator=COPY_OPERATOR, context=[dict(c) for c in parent.context],
+                failures=[dict(f) for f in parent.failures],  # the same prompts: the same mistakes
                 lineage=[*parent.lineage, parent_entry(parent)])
 
 

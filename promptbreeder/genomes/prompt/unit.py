@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MAX_CONTEXT = 8  # correct workings-out a unit keeps for few-shot context and Lamarckian mutation
+MAX_FAILURES = 8  # answers it got wrong, most recent last, for reflective mutation
 CONTEXT_RESAMPLE_RATE = 0.1  # chance an update resamples the whole context list (the paper's rate)
 
 
@@ -35,6 +36,8 @@ class Unit:
     lineage: list[dict[str, Any]] = field(default_factory=list)
     mutation_entropy: float | None = None  # calculate_entropy: mean next-token entropy of the queries that made it
     system_prompt: str | None = None  # bred with breed_system_prompt; None: the task's fixed one is used
+    # its prompts' wrong answers: {"question", "answer", "gold", "feedback"}, for reflective mutation (GEPA)
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def prompts(self) -> list[str]:
@@ -61,6 +64,15 @@ class Unit:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Unit":
         return cls(**data)
+
+    def remember_failures(self, failures: list[dict[str, str]]) -> None:
+        """Keep the newest MAX_FAILURES distinct wrong answers (the prompts never change within a unit, so
+        every one of them is a failure of its current prompts)."""
+        for item in failures:
+            if item in self.failures:
+                self.failures.remove(item)
+            self.failures.append(item)
+        del self.failures[:-MAX_FAILURES]
 
     def remember_workings(self, workings: list[dict[str, str]], rng: random.Random) -> None:
         """Take in the correct workings-out of one fitness evaluation, as the paper's context update does

@@ -8,7 +8,7 @@ ones, so importing this module is enough to see them all.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from promptbreeder.errors import UsageError
 
@@ -25,6 +25,8 @@ MUTATION_OPERATORS = (
     "first_order_hyper",
     "lamarckian",
 )
+# beyond the paper, each turned on by a run setting; drawn after the paper's, in this order
+OPTIONAL_OPERATORS = ("reflective",)
 POST_MUTATION_RATE = 0.1  # chance the engine applies each post-mutation step to a child (the paper's rate)
 
 OPERATORS: "OrderedDict[str, type]" = OrderedDict()
@@ -35,7 +37,8 @@ T = TypeVar("T")
 
 def _rank(name: str) -> int:
     # others (init, any plug-in) follow the mutation operators in registration order: sorted() is stable
-    return MUTATION_OPERATORS.index(name) if name in MUTATION_OPERATORS else len(MUTATION_OPERATORS)
+    order = MUTATION_OPERATORS + OPTIONAL_OPERATORS
+    return order.index(name) if name in order else len(order)
 
 
 def register(cls: T) -> T:
@@ -70,9 +73,13 @@ def operator_names() -> list[str]:
     return list(OPERATORS)
 
 
-def mutation_operator_names() -> list[str]:
-    """The mutation operators, in the fixed order the engine's choice and debug mode's cycle use."""
-    return list(MUTATION_OPERATORS)
+def mutation_operator_names(optional: Sequence[str] = ()) -> list[str]:
+    """The mutation operators, in the fixed order the engine's choice and debug mode's cycle use: the
+    paper's, then those of `optional` (names from OPTIONAL_OPERATORS) in that tuple's order."""
+    unknown = [name for name in optional if name not in OPTIONAL_OPERATORS]
+    if unknown:
+        raise UsageError(f"unknown optional operator {unknown[0]!r}; available: {', '.join(OPTIONAL_OPERATORS)}")
+    return list(MUTATION_OPERATORS) + [name for name in OPTIONAL_OPERATORS if name in optional]
 
 
 def get_operator(name: str):
@@ -91,4 +98,4 @@ def get_post_mutation(name: str) -> Callable:
 
 
 # Loaded last: these modules import `register` from here.
-from promptbreeder.genomes.prompt.operators import crossover, direct, eda, hyper, init, lamarckian  # noqa: E402,F401
+from promptbreeder.genomes.prompt.operators import crossover, direct, eda, hyper, init, lamarckian, reflective  # noqa: E402,F401,E501

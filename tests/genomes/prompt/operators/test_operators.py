@@ -38,8 +38,13 @@ def make_unit(uid, prompt, fitness=None, **more):
     return Unit(id=uid, **{**fields, **more})
 
 
+def failure(i):
+    return {"question": f"What is {i} + {i}?", "answer": str(2 * i + 1), "gold": str(2 * i),
+            "feedback": f"wrong: expected the number {2 * i}; the answer gave the number {2 * i + 1}"}
+
+
 def parent_unit(**more):
-    fields = dict(context=[working(i) for i in range(1, 4)], fitness=0.5,
+    fields = dict(context=[working(i) for i in range(1, 4)], fitness=0.5, failures=[failure(i) for i in (4, 5)],
                   lineage=[{"generation": 1, "prompt": "Add the numbers.", "fitness": 0.2},
                            {"generation": 2, "prompt": "Add the numbers carefully.", "fitness": 0.4}])
     return make_unit("p", "Add the numbers carefully and check the result.", **{**fields, **more})
@@ -84,13 +89,16 @@ def breed(name, parent=None, ctx=None, responder=None, seed=0):
 def test_registry_lists_every_operator_in_a_fixed_order():
     assert mutation_operator_names() == ["zero_order", "first_order", "eda", "eda_rank_index", "lineage",
                                          "zero_order_hyper", "first_order_hyper", "lamarckian"]
-    assert operator_names() == mutation_operator_names() + ["init"]
+    assert mutation_operator_names(("reflective",)) == mutation_operator_names() + ["reflective"]
+    assert operator_names() == mutation_operator_names() + ["reflective", "init"]
+    with pytest.raises(UsageError, match="unknown optional operator 'merge'; available: reflective"):
+        mutation_operator_names(("merge",))
     for name, cls in OPERATORS.items():
         assert issubclass(cls, Operator) and cls.name == name and isinstance(get_operator(name), cls)
 
 
 def test_unknown_names_list_what_exists():
-    with pytest.raises(UsageError, match=r"unknown operator 'nope'; available: zero_order, first_order, .*lamarckian, init"):
+    with pytest.raises(UsageError, match=r"unknown operator 'nope'; available: zero_order, first_order, .*lamarckian, reflective, init"):
         get_operator("nope")
     with pytest.raises(UsageError, match="post-mutation step"):
         get_operator("prompt_crossover")
@@ -124,7 +132,7 @@ def test_queries_come_from_the_context_lookup():
         get_operator(name).requests(parent_unit(), ctx, random.Random(0))
     per_prompt = ["zero_order", "first_order", "eda", "eda_rank_index", "lineage"]
     assert asked == [n for n in per_prompt for _ in range(2)] + ["zero_order_hyper", "first_order_hyper"] \
-        + ["lamarckian"] * 2 + ["init_prompt"] * 2, "one request per task prompt, except the hyper mutations'"
+        + ["lamarckian"] * 2 + ["reflective"] * 2 + ["init_prompt"] * 2, "one request per task prompt, except the hyper mutations'"
 
 
 # --- decoder and seeds ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from promptbreeder.daycare.loader import DayCare, load_day_care
 from promptbreeder.genomes.kind import TaskFolder
 from promptbreeder.evolution import Breeder
 from promptbreeder.evolution.projection import PROBE_PER_KIND, format_projection, measure, simulate
-from promptbreeder.evolution.stopping import Budgets, StopSignals, first_reason
+from promptbreeder.evolution.stopping import Budgets, StopSignals, first_reason, metric_budget
 from promptbreeder.errors import RunError, UsageError
 from promptbreeder.genomes.registry import build_genome, genome_kind
 from promptbreeder.store.cache import CallCache
@@ -54,7 +54,11 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # looked up per call: whoever redirected stdout since import gets the text
     day_care = load_day_care(config.day_care_dir)
     task = day_care.task(config.task)
-    genome_kind(task.genome).check_config(config, task)  # before any folder or model
+    kind = genome_kind(task.genome)
+    if config.max_metric_calls is not None and not kind.counts_metric_calls:
+        raise UsageError(f"max_metric_calls: {task.genome} tasks do not count fitness evaluations one by one"
+                         " (a configuration's evaluation scores many examples); use max_llm_calls or max_seconds")
+    kind.check_config(config, task)  # before any folder or model
     if config.dry_run:
         return dry_run(config, day_care, task, out)
     specs = config.role_specs  # resolved once; a bad model name must not leave an empty run behind
@@ -179,6 +183,7 @@ def _breed(config: RunConfig, day_care: DayCare, task: TaskFolder, store: RunSto
     run_id = f"{task.name}-run{store.number}-{hashlib.sha1(str(store.folder.resolve()).encode()).hexdigest()[:6]}"
     trackers.start(RunInfo(id=run_id, task=task.name, number=store.number, folder=str(store.folder),
                            config=config.to_dict(), start_generation=start))
+    stop = first_reason(*([stop] if stop else []), metric_budget(config.max_metric_calls, genome.metric_calls))
     try:
         breeder.run(stop)
         report = breeder.report()

@@ -159,6 +159,12 @@ class RunConfig:
     max_generated_tokens: int | None = _setting(
         None, "stop after the step during which the model has generated this many tokens", minimum=1,
         default_text="default: no limit", defines_run=False)
+    max_metric_calls: int | None = _setting(
+        None, "stop after the step during which this many fitness evaluations have been made (the unit GEPA and"
+        " DSPy report budgets in: one answer scored on one training example; for HPO and text or code tasks one"
+        " evaluation of a candidate; one the run's cache answers counts too, so the count is the algorithm's and"
+        " the same however often the run was interrupted)",
+        minimum=1, default_text="default: no limit", defines_run=False)
     max_seconds: float | None = _setting(
         None, "stop after the step during which this many seconds of wall-clock time have passed", minimum=0,
         default_text="default: no limit", defines_run=False)

@@ -107,3 +107,30 @@ def test_sigterm_stops_a_real_cli_run_cleanly_and_it_continues(day_care):
     assert "stopped early: SIGTERM received" in out and "held-out comparison" in out and "Traceback" not in err
     done = subprocess.run(args + ["--continue_run_number", "1"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and (run_dir / "snapshots" / "step_000003.json").is_file(), done.stderr
+
+
+def test_a_metric_call_budget_counts_fitness_evaluations_across_a_continued_run(day_care, breeding_config, run_app):
+    # 4 units x 5 examples at step 0 (20), then 2 tournaments x 2 units x 5 examples per generation (20)
+    code, text, _ = run_app(breeding_config(max_metric_calls=30, evolution_generations=4))
+    run_dir = day_care / TASK / "runs" / "run_1"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert code == 0 and report["stopped"] == "budget of 30 metric calls reached (40 made)"
+    assert report["generation"] == 1
+    snapshot = json.loads(sorted((run_dir / "snapshots").glob("step_*.json"))[-1].read_text())
+    assert snapshot["state"]["metric_calls"] == 40
+    # continued with a larger budget: the count goes on from the saved 40, it does not start again at 0
+    code, text, _ = run_app(breeding_config(continue_run_number=1, max_metric_calls=60, evolution_generations=4))
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["stopped"] == "budget of 60 metric calls reached (60 made)" and report["generation"] == 2
+
+
+def test_a_metric_call_budget_is_refused_where_evaluations_are_not_counted_one_by_one(shipped_day_care, capsys):
+    task = shipped_day_care / "decoding_params"
+    task.mkdir()
+    spec = json.loads((shipped_day_care / TASK / "task_description.json").read_text()) | {"genome": "generation"}
+    (task / "task_description.json").write_text(json.dumps(spec))
+    shutil.copy(shipped_day_care / TASK / "fitness_suite.jsonl", task / "fitness_suite.jsonl")
+    code = cli.main(["--task", "decoding_params", "--day_care_dir", str(shipped_day_care), "--max_metric_calls", "10"])
+    err = capsys.readouterr().err
+    assert code == 2 and "max_metric_calls: generation tasks do not count fitness evaluations" in err
+    assert not (task / "runs").exists()

@@ -33,7 +33,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
     "config genome (HPO)": ("acq_strategy", "surrogate"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose", "allow_weak_sandbox"),
     "budgets (checked after each step; Ctrl-C or SIGTERM also stop after the step)": (
-        "max_llm_calls", "max_generated_tokens", "max_seconds", "dry_run"),
+        "max_llm_calls", "max_generated_tokens", "max_metric_calls", "max_seconds", "dry_run"),
     "introspection": ("calculate_entropy", "return_attention"),
     "tracking": ("use_wandb", "wandb_project"),
 }

@@ -71,6 +71,17 @@ class StopSignals:
                   file=self.out, flush=True)
 
 
+def metric_budget(limit: int | None, made: Callable[[], int]) -> Callable[[], str | None]:
+    """The check of `max_metric_calls`: `made()` is the genome's count of fitness evaluations so far."""
+    def reached() -> str | None:
+        if limit is None:
+            return None
+        count = made()
+        return f"budget of {limit} metric calls reached ({count} made)" if count >= limit else None
+
+    return reached
+
+
 def first_reason(*checks: Callable[[], str | None]) -> Callable[[], str | None]:
     """One stop check from several: the first reason any of them gives."""
     def check() -> str | None:

@@ -131,6 +131,11 @@ class Genome(ABC):
         """Scores this run took from the run's cache instead of asking the model again."""
         return 0
 
+    def metric_calls(self) -> int:
+        """Fitness evaluations made so far in this run, continued runs included (part of the saved state):
+        what `max_metric_calls` limits. Kinds whose `GenomeKind.counts_metric_calls` is False keep 0."""
+        return 0
+
     def target_reached(self) -> str | None:
         """Why the run is done before its last generation because its goal is met (a text or code task's
         `stop_score`), or None. The engine asks after every step; a continued run asks again, so it ends

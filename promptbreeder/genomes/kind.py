@@ -71,6 +71,7 @@ class GenomeKind(ABC):
     name: str = ""
     configurations: bool = False
     unit_fields: tuple[str, ...] = ()  # keys every saved unit of this kind has (see `recognises`)
+    counts_metric_calls: bool = False  # whether its genome counts fitness evaluations (`max_metric_calls`)
 
     @abstractmethod
     def load_task(self, task_dir: Path, data: Any, file: Path) -> TaskFolder:

@@ -21,6 +21,7 @@ class GenerationKind(HpoKind):
     """Its units are configurations like the HPO genome's; its task folder is a prompt task's."""
 
     name = "generation"
+    counts_metric_calls = False  # a configuration's evaluation scores many examples: no GEPA-comparable count
 
     def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
         from promptbreeder.genomes.generation.genome import space_problem

@@ -202,6 +202,9 @@ class ConfigGenome(Genome):
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report, self.space.format_config)
 
+    def metric_calls(self) -> int:
+        return len(self.evaluations)
+
     def stand_in_objective(self, score: Callable[[str], float]) -> Callable[[], None] | None:
         if self.objective_asks_model:
             return None

@@ -25,6 +25,7 @@ class HpoKind(GenomeKind):
     name = "config"  # the task folders' spelling since the first HPO tasks
     configurations = True
     unit_fields = ("config",)
+    counts_metric_calls = True  # one evaluation of the objective each
 
     def load_task(self, task_dir: Path, data: Any, file: Path) -> ConfigTask:
         from promptbreeder.genomes.hpo.task import load_config_task  # sklearn and optuna: only for HPO tasks

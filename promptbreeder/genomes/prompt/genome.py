@@ -64,7 +64,8 @@ class PromptGenome(Genome):
                                selection=config.operator_selection, gate=gate)
         self.mutation_decoder = config.decoder_override or mutation_decoder or DecoderOptions()
         self.elites: list[dict[str, Any]] = []  # the fittest unit of each generation, oldest first
-        self._embeddings: dict[str, list[float]] = {}  # text -> vector: a prompt is embedded once per process
+        self._embeddings: dict[str, list[float]] = {}
+        self._metric_calls = 0  # text -> vector: a prompt is embedded once per process
 
     # -- the genome contract ------------------------------------------------------------------------
 
@@ -94,6 +95,9 @@ class PromptGenome(Genome):
         return rng.sample(self.train, min(self.config.fitness_batch_size, len(self.train)))
 
     def score(self, groups: list[tuple[list[Unit], list[dict]]], generation: int) -> None:
+        # evolution's fitness evaluations, from the cache or afresh (the algorithm's cost, the same however
+        # often the run was interrupted); the report's held-out and selection evaluations are not evolution's
+        self._metric_calls += sum(len(units) * len(examples) for units, examples in groups) * len(self.variants)
         score_units(self.evaluator, self.variants, groups, generation, context_shown=self.context_shown,
                     seed=self.config.seed)
 
@@ -147,6 +151,9 @@ class PromptGenome(Genome):
     def reused_results(self) -> int:
         return self.evaluator.cached_results
 
+    def metric_calls(self) -> int:
+        return self._metric_calls
+
     def individual_from_dict(self, data: dict[str, Any]) -> Unit:
         return Unit.from_dict(data)
 
@@ -157,13 +164,14 @@ class PromptGenome(Genome):
         return {"operator_stats": {k: dict(v) for k, v in self.mutator.stats.items()},
                 "debug_cursor": self.mutator.cursor,
                 "quality_stats": {k: dict(v) for k, v in self.mutator.quality.items()},
-                "elites": [dict(e) for e in self.elites]}
+                "elites": [dict(e) for e in self.elites], "metric_calls": self.metric_calls()}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.mutator.stats = {k: dict(v) for k, v in state["operator_stats"].items()}
         self.mutator.cursor = int(state["debug_cursor"])
         self.mutator.quality = {k: dict(v) for k, v in state["quality_stats"].items()}
         self.elites = [dict(e) for e in state["elites"]]
+        self._metric_calls = int(state.get("metric_calls", 0))  # a run saved before the count existed: 0
 
     # -- helpers ------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from promptbreeder.store.cache import CallCache
 class PromptKind(GenomeKind):
     name = "prompt"
     unit_fields = ("task_prompts",)
+    counts_metric_calls = True
 
     def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
         return load_prompt_task(task_dir, data, file)

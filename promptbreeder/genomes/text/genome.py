@@ -163,6 +163,9 @@ class TextGenome(Genome):
             return None
         return f"stop_score {self.stop_score:g} reached (best {best:g})"
 
+    def metric_calls(self) -> int:
+        return len(self.evaluations)
+
     def best_score(self) -> float | None:
         return max((e["score"] for e in self.evaluations), default=None)
 

@@ -15,6 +15,7 @@ from promptbreeder.store.cache import CallCache
 
 class TextKind(GenomeKind):
     unit_fields = ("text",)
+    counts_metric_calls = True  # one evaluation of a candidate each
 
     def __init__(self, name: str):
         self.name = name  # "text" or "code": code candidates run only in the sandbox

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,6 @@ from promptbreeder.sandbox import SandboxLimits, SandboxUnavailable, isolation_i
 from promptbreeder.sandbox import isolation
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _running(marker: str, wait_s: float = 3.0) -> list[int]:
-    end = time.monotonic() + wait_s
-    while True:
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes() \
-                        and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-        if not found or time.monotonic() > end:
-            return found
-        time.sleep(0.05)
 
 
 def test_this_machine_has_the_strong_sandbox():
@@ -69,14 +52,14 @@ def test_nothing_of_the_machine_is_readable_but_the_interpreter_and_libraries():
     assert result.value[sys.executable] == "read" and result.value["/etc/hosts"] == "read"
 
 
-def test_a_process_that_leaves_the_group_does_not_outlive_the_run():
+def test_a_process_that_leaves_the_group_does_not_outlive_the_run(alive):
     source = ("import os, subprocess, time\ndef f(x):\n"
               "    subprocess.Popen(['setsid', 'sleep', '1000.404'])\n"
               "    if os.fork() == 0:\n        os.setsid()\n        os.execvp('sleep', ['sleep', '1000.405'])\n"
               "    time.sleep(0.3)\n    return 'left'\n")
     result = run_code(source, "f")
     assert result.ok, result.feedback
-    assert not _running("1000.404") and not _running("1000.405")
+    assert not alive("1000.404") and not alive("1000.405")
 
 
 class _Server:

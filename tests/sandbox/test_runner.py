@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,22 +13,6 @@ from promptbreeder.sandbox import SandboxLimits, SandboxResult, run_code
 from promptbreeder.sandbox import runner
 
 FAST = SandboxLimits(timeout_s=1)
-
-
-def _gone(pid: int, wait_s: float = 3.0) -> bool:
-    """True once `pid` no longer runs (a zombie waiting for init to reap it counts as gone)."""
-    end = time.monotonic() + wait_s
-    while True:
-        try:
-            os.kill(pid, 0)
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        if state in ("Z", "X"):
-            return True
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.05)
 
 
 @pytest.fixture(params=["with-netns", "hook-only"])
@@ -221,25 +203,7 @@ def test_temp_dir_is_removed_afterwards():
     assert not Path(result.value).exists() and not Path(result.value).parent.exists()
 
 
-def _running(marker: str, wait_s: float = 3.0) -> list[int]:
-    """Host pids of live (not zombie) processes whose command line holds `marker`, after up to `wait_s`
-    for them to go: a sandbox's processes have other pids inside its PID namespace."""
-    end = time.monotonic() + wait_s
-    while True:
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes() \
-                        and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-        if not found or time.monotonic() > end:
-            return found
-        time.sleep(0.05)
-
-
-def test_timeout_kills_the_process_group_and_removes_the_temp_dir():
+def test_timeout_kills_the_process_group_and_removes_the_temp_dir(alive):
     source = ("import os, subprocess, time\n"
               "def f(x):\n"
               "    subprocess.Popen(['sleep', '1000.101'])\n"
@@ -247,14 +211,14 @@ def test_timeout_kills_the_process_group_and_removes_the_temp_dir():
               "    time.sleep(100)\n")
     result = run_code(source, "f", limits=FAST)
     assert result.failure == "timeout"
-    assert not _running("1000.101"), "the grandchild survived the timeout"
+    assert not alive("1000.101"), "the grandchild survived the timeout"
     assert "pb-sandbox-" in result.stdout and not Path(result.stdout.strip()).exists()
 
 
-def test_background_processes_are_killed_after_a_normal_return():
+def test_background_processes_are_killed_after_a_normal_return(alive):
     source = "import subprocess\ndef f(x):\n    return subprocess.Popen(['sleep', '1000.202']).pid\n"
     result = run_code(source, "f")
-    assert result.ok and not _running("1000.202")
+    assert result.ok and not alive("1000.202")
 
 
 def test_files_are_readable_by_the_candidate():

@@ -7,7 +7,7 @@ Contract with `runner.py` (the only caller):
     seconds every thread's stack is written, just before the runner's timeout), broker (the loopback
     broker's socket under bubblewrap, else null).
   * Before any candidate code runs: resource limits, a network guard (`sys.addaudithook`, which user code
-    cannot remove) and faulthandler (SIGUSR1 dumps every thread's stack: the runner sends it on timeout).
+    cannot remove) and faulthandler (every thread's stack is written to the `stacks` file just before the timeout).
   * With an entry, `candidate.py` is imported as module `candidate` and `entry(args)` is called; without
     one it is run as `__main__`, like `python candidate.py`.
   * Exactly one JSON object is written to the result file (never to stdout, which belongs to the
@@ -31,7 +31,6 @@ import json
 import os
 import resource
 import runpy
-import signal
 import sys
 import traceback
 
@@ -271,7 +270,6 @@ def main(config_path: str) -> None:
     if cfg.get("broker"):
         route_through_broker(cfg["broker"], frozenset(cfg["allow"]))
     faulthandler.enable(all_threads=True)  # a segfault still leaves a stack on stderr
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # the stacks of a run about to time out, written by the child itself: under bubblewrap the runner's
     # signal would reach bwrap, not this process
     stacks = open(cfg["stacks"], "w", encoding="utf-8")

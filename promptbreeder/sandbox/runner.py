@@ -237,7 +237,7 @@ def _execute(root: Path, work: Path, tmp: Path, limits: SandboxLimits, strong: b
     seconds = time.monotonic() - start
     stdout = _tail(out_path, limits.max_output_chars)
     stderr = _tail(err_path, limits.max_output_chars)
-    dump = _read_from(root / "stacks.txt", 0) if timed_out and (root / "stacks.txt").is_file() else ""
+    dump = _read_head(root / "stacks.txt") if timed_out and (root / "stacks.txt").is_file() else ""
     report = _read_result(root / "result.json")
     returncode = proc.returncode
     if strong and returncode is not None and returncode > 128:  # bwrap exits 128 + N for a child killed by N
@@ -286,18 +286,17 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _read_from(path: Path, offset: int) -> str:
+def _read_head(path: Path) -> str:
     with open(path, "rb") as fh:
-        fh.seek(offset)
         return fh.read(64 * 1024).decode("utf-8", "replace")
 
 
-def _tail(path: Path, chars: int, end: int | None = None) -> str:
-    """The last `chars` characters of a text file (before byte `end`), read without loading all of it."""
+def _tail(path: Path, chars: int) -> str:
+    """The last `chars` characters of a text file, read without loading all of it."""
     if chars <= 0:
         return ""
     with open(path, "rb") as fh:
-        size = fh.seek(0, os.SEEK_END) if end is None else end
+        size = fh.seek(0, os.SEEK_END)
         start = max(0, size - 4 * chars)  # UTF-8 is at most 4 bytes a character
         fh.seek(start)
         text = fh.read(size - start).decode("utf-8", "replace")

@@ -48,7 +48,7 @@ class InitialPrompt(Operator):
         prompts = [clean_prompt(read_hole(results, "PROMPT", i), echoes=echoes) for i in range(count)]
         if any(p is None for p in prompts):
             return None
-        system_prompt, task_prompts = (None, prompts) if parent.system_prompt is None else (prompts[0], prompts[1:])
+        system_prompt, task_prompts = parent.split_prompts(prompts, keep_rest=False)
         return Unit(
             id=parent.id or ctx.new_id(),  # the engine may have numbered its templates already
             task_prompts=task_prompts,

@@ -21,6 +21,9 @@
    classification: "Answer: [ANSWER]" distribution ANSWER in choices) takes LMQL's shortcut for queries
    without holes and returns before its distribution postprocessor runs, so the variable comes back
    missing and no choice is scored. The postprocessor now runs on such results too.
+5. Speed: every where step draws the where clause as a graph (node results and follow maps turned
+   into strings) for LMQL's debugger, and keeps it in the interpreter state where nothing else reads
+   it. Without an output writer (the debugger's hook; our queries never set one) it is not drawn.
 """
 
 from __future__ import annotations
@@ -206,6 +209,19 @@ def _score_a_lone_distribution_variable() -> None:
     interpreter.PromptInterpreter.run = run_then_score
 
 
+def _draw_the_where_graph_only_for_a_debugger() -> None:
+    import lmql.runtime.interpreter as interpreter
+
+    draw = interpreter.PromptInterpreter.where_graph_with_trace
+
+    async def where_graph_with_trace(self, where, trace, follow_trace):
+        if self.output_writer is None:
+            return None
+        return await draw(self, where, trace, follow_trace)
+
+    interpreter.PromptInterpreter.where_graph_with_trace = where_graph_with_trace
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -216,4 +232,5 @@ def apply() -> None:
     _count_allowed_tokens_once()
     _hash_follow_map_values_in_c()
     _score_a_lone_distribution_variable()
+    _draw_the_where_graph_only_for_a_debugger()
     _applied = True

@@ -1,4 +1,4 @@
-"""Model-free checks of the LMQL fixes that need no model (the rest: tests/integration/test_lmql_fixes.py)."""
+"""The LMQL fixes that can be checked without a model (the rest: tests/integration/test_lmql_fixes.py)."""
 
 from __future__ import annotations
 

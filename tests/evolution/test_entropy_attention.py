@@ -174,7 +174,8 @@ def test_a_real_run_keeps_entropy_and_attention_and_the_report_draws_them(day_ca
     from promptbreeder import cli
 
     cfg = resolve_config({"task": TASK, "day_care_dir": str(day_care), "evolution_generations": 1,
-                          "fitness_batch_size": 4, "selection_examples": 0, "heldout_fraction": 0.05, "calculate_entropy": True, "return_attention": "fitness_noCoT"},
+                          "fitness_batch_size": 4, "selection_examples": 0, "heldout_fraction": 0.05,
+                          "calculate_entropy": True, "return_attention": "fitness_noCoT"},
                          "smoke")
     assert app.run(cfg, out=io.StringIO()) == 0
     run_dir = day_care / TASK / "runs" / "run_1"

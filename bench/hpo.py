@@ -208,13 +208,14 @@ def report(done: dict, tasks: dict, args, out: Path) -> None:
     lines = [f"# HPO benchmark: normalised regret at {args.budget} evaluations",
              "", f"tasks: {', '.join(tasks)}; (task, seed) pairs: {len(complete)}; 0 = best found by any run,"
              f" 1 = mean score of {REFERENCE_SAMPLES} random configurations",
-             "", "| method | mean regret | 95% CI | runs | mean seconds/run |", "|---|---|---|---|---|"]
+             "", "| method | mean regret | 95% CI | runs | median seconds/run |", "|---|---|---|---|---|"]
     for method in args.methods:
         finals = [curve[-1] for curve in regrets[method]]
         if not finals:
             continue
         mean, low, high = bootstrap_ci(finals)
-        seconds = statistics.fmean(r["seconds"] for r in rows if r["method"] == method)
+        # the median: a run that shared the machine (or waited through a suspend) would swamp a mean
+        seconds = statistics.median(r["seconds"] for r in rows if r["method"] == method)
         lines.append(f"| {method} | {mean:.3f} | [{low:.3f}, {high:.3f}] | {len(finals)} | {seconds:.1f} |")
     lines += ["", "Per task (mean regret over seeds):", "", "| task | " + " | ".join(args.methods) + " |",
               "|---|" + "---|" * len(args.methods)]

@@ -55,6 +55,21 @@ def day_care(shipped_day_care):
 
 
 @pytest.fixture
+def small_report():
+    """Settings that shrink a real run's end-of-run report (no re-ranking, 5 held-out examples), for the
+    real-model tests that check the run itself: the report's evaluations were most of their time."""
+    return {"selection_examples": 0, "heldout_fraction": 0.05}
+
+
+@pytest.fixture
+def real_cli_run(day_care, small_report):
+    """The command line of a 2-generation smoke run on the embedded model in `day_care`, with a small report."""
+    return [sys.executable, "-m", "promptbreeder", "--config", "smoke", "--day_care_dir", str(day_care),
+            "--fitness_batch_size", "4", "--evolution_generations", "2",
+            *(item for key, value in small_report.items() for item in (f"--{key}", str(value)))]
+
+
+@pytest.fixture
 def breeding_config(shipped_day_care):
     """`breeding_config(**overrides)`: a small RunConfig for the arithmetic task of `shipped_day_care`
     (4 units, 1 prompt each, 2 generations, 5 fitness examples, no chain of thought). An override of

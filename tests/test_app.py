@@ -85,10 +85,8 @@ def test_a_run_where_every_query_fails_is_a_run_failure(breeding_config, run_app
 
 
 @pytest.mark.integration
-def test_cli_breeds_on_the_real_model_and_survives_kill_9(day_care):
-    args = [sys.executable, "-m", "promptbreeder", "--config", "smoke", "--day_care_dir", str(day_care),
-            "--fitness_batch_size", "4", "--evolution_generations", "2",
-            "--selection_examples", "0", "--heldout_fraction", "0.05"]  # a small report: not what is checked
+def test_cli_breeds_on_the_real_model_and_survives_kill_9(day_care, real_cli_run):
+    args = real_cli_run
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     snapshots = day_care / TASK / "runs" / "run_1" / "snapshots"
     deadline = time.time() + 300

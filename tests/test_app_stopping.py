@@ -86,14 +86,11 @@ def test_budget_flags_are_on_the_command_line_and_may_change_when_continuing(cap
 
 
 @pytest.mark.integration
-def test_sigterm_stops_a_real_cli_run_cleanly_and_it_continues(day_care):
+def test_sigterm_stops_a_real_cli_run_cleanly_and_it_continues(day_care, real_cli_run):
     import subprocess
-    import sys
     import time
 
-    args = [sys.executable, "-m", "promptbreeder", "--config", "smoke", "--day_care_dir", str(day_care),
-            "--fitness_batch_size", "4", "--evolution_generations", "2",
-            "--selection_examples", "0", "--heldout_fraction", "0.05"]  # a small report: not what is checked
+    args = real_cli_run
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = day_care / TASK / "runs" / "run_1"
     deadline = time.time() + 300

@@ -119,7 +119,7 @@ def start_server(port: int) -> subprocess.Popen:
 
 
 @pytest.mark.integration
-def test_a_run_through_two_real_servers_survives_one_dying(tmp_path, monkeypatch, real_model_dir):
+def test_a_run_through_two_real_servers_survives_one_dying(tmp_path, monkeypatch, real_model_dir, small_report):
     from promptbreeder import app
     from promptbreeder.backends import create_backend
     from promptbreeder.config import resolve_config
@@ -143,7 +143,7 @@ def test_a_run_through_two_real_servers_survives_one_dying(tmp_path, monkeypatch
         model = f"lmql-serve:{EMBEDDED_MODEL}@" + ",".join(f"127.0.0.1:{p}" for p in ports)
         config = resolve_config({"task": "arithmetic_1_digit_addition", "day_care_dir": str(day_care),
                                  "model_name_or_path": model, "evolution_generations": 1, "fitness_batch_size": 2,
-                                 "heldout_fraction": 0.05, "selection_examples": 0},
+                                 **small_report},
                                 "smoke")
         snapshots = day_care / "arithmetic_1_digit_addition" / "runs" / "run_1" / "snapshots"
 

@@ -170,11 +170,11 @@ def test_the_engines_entropy_is_the_entropy_of_the_models_distribution(real_back
 
 
 @pytest.mark.integration
-def test_a_real_run_keeps_entropy_and_attention_and_the_report_draws_them(day_care, capsys):
+def test_a_real_run_keeps_entropy_and_attention_and_the_report_draws_them(day_care, small_report, capsys):
     from promptbreeder import cli
 
     cfg = resolve_config({"task": TASK, "day_care_dir": str(day_care), "evolution_generations": 1,
-                          "fitness_batch_size": 4, "selection_examples": 0, "heldout_fraction": 0.05,
+                          "fitness_batch_size": 4, **small_report,
                           "calculate_entropy": True, "return_attention": "fitness_noCoT"},
                          "smoke")
     assert app.run(cfg, out=io.StringIO()) == 0

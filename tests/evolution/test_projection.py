@@ -103,10 +103,10 @@ def test_a_dry_run_through_the_app_starts_nothing(monkeypatch, day_care, breedin
 
 
 @pytest.mark.integration
-def test_a_real_dry_run_projects_the_real_runs_queries_and_time(day_care):
+def test_a_real_dry_run_projects_the_real_runs_queries_and_time(day_care, small_report):
     """The projection against the run it projects, on the embedded model: calls within 15%, time within 2x."""
     cfg = resolve_config({"task": TASK, "day_care_dir": str(day_care), "evolution_generations": 1,
-                          "fitness_batch_size": 4, "selection_examples": 0, "heldout_fraction": 0.05}, "smoke")
+                          "fitness_batch_size": 4, **small_report}, "smoke")
     out = io.StringIO()
     assert app.run(resolve_config(cfg.to_dict() | {"dry_run": True}, None), out=out) == 0
     total = next(line for line in out.getvalue().splitlines() if line.strip().startswith("total"))

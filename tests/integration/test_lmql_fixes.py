@@ -190,3 +190,40 @@ def test_a_lone_distribution_variable_is_scored_by_likelihood_in_one_forward_pas
             [logprobs] = engine.score([(ids, engine.tokenizer(choice, add_special_tokens=False).input_ids)])
             means.append(sum(logprobs) / len(logprobs))
         assert result.variables["ANSWER"] == choices[means.index(max(means))]
+
+
+def test_reused_follow_maps_are_the_maps_lmql_computes(real_backend, monkeypatch):
+    """Fix 6: on every where step of queries with token limits, stop phrases, several variables and an input
+    limit, the reused follow map, the values, finals and the mask are LMQL's own; a masked clause takes LMQL's way."""
+    import lmql.ops.node as nodes
+    import lmql.ops.ops as ops
+
+    fast = ops.digest
+    seen = {"steps": 0, "reused": 0, "differ": []}
+
+    def compare(expr, context, follow_context, no_follow=False):
+        ours = fast(expr, context, follow_context, no_follow)
+        if expr is not None and not no_follow:
+            lmqls = fast.original(expr, context, follow_context)
+            seen["steps"] += 1
+            seen["reused"] += type(ours[3]).__name__ == "_LazyFollowTrace"
+            facts = [(r[0], r[1], str(r[3][expr]), str(nodes.create_mask(r[3][expr], r[0], r[1])), r[2])
+                     for r in (ours, lmqls)]
+            if facts[0] != facts[1]:
+                seen["differ"].append(facts)
+        return ours
+
+    monkeypatch.setattr(ops, "digest", compare)
+    queries = [
+        '"{prompt}[A]" where len(TOKENS(A)) < n and STOPS_AT(A, "\\n")',
+        '"{prompt}[A]" where STOPS_AT(A, "\\n\\n") and len(TOKENS(A)) < 30',
+        '"{prompt}[A] and [B]" where len(TOKENS(A)) < 6 and STOPS_BEFORE(B, ".") and len(TOKENS(B)) < n',
+        '"{prompt}[A]\\nSecond: [B]" where STOPS_AT(A, "\\n") and len(TOKENS(A)) < 12 and len(TOKENS(B)) < 12',
+        '"{prompt}[A]" where A in ["red", "blue"]',
+    ]
+    prompt = CHAT.format(q="Count to ten, one number per line, then name a colour.")
+    results = real_backend.run_many([QueryRequest(query=q, inputs={"prompt": prompt, "n": 9}) for q in queries])
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert not seen["differ"], seen["differ"][:2]
+    assert seen["reused"] > seen["steps"] / 2, seen  # most steps of token-limit clauses reuse a map
+    assert results[-1].variables["A"] in ("red", "blue")

@@ -196,3 +196,35 @@ def test_a_row_stops_only_where_the_variable_at_hand_may_stop(real_backend):
     assert run(BRANCHED, kind="text") == (plain, plain_rows)
     number, number_rows = run(BRANCHED, kind="number")
     assert number == plain[: plain.index("\n") + 1] and number_rows == 1
+
+
+def test_rows_that_finish_early_leave_the_batch_with_the_same_tokens(real_backend, monkeypatch):
+    """Rows of different lengths (limits, stop phrases, greedy and sampled): retiring finished rows changes no
+    token, and a call that continues every row (as LMQL does) finds the retired rows' states and agrees too."""
+    engine = real_backend.engine
+    topics = ["bees", "the sea", "a train", "rain", "a cat", "tea", "snow", "a bridge"]
+    prompts = [f"<|im_start|>user\nWrite about {t}.<|im_end|>\n<|im_start|>assistant\n" for t in topics]
+    ids = [engine.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+
+    def run(retire_share):
+        monkeypatch.setattr(engine, "RETIRE_SHARE", retire_share)
+        rows = [GenerateRow(prompt_ids=list(x), max_tokens=3 + 3 * k, temperature=0.9 if k % 2 else 0.0, seed=k,
+                            stop_texts=("\n",) if k % 3 == 0 else ()) for k, x in enumerate(ids)]
+        first = {id(r): [] for r in rows}
+        engine.generate(rows, lambda events: [first[id(r)].append(p["token"]) for r, p in events])
+        firsts = [first[id(r)] for r in rows]
+        more = [GenerateRow(prompt_ids=list(x) + f, max_tokens=4, temperature=r.temperature, seed=r.seed)
+                for x, f, r in zip(ids, firsts, rows)]
+        then = {id(r): [] for r in more}
+        engine.generate(more, lambda events: [then[id(r)].append(p["token"]) for r, p in events])
+        return firsts, [then[id(r)] for r in more]
+
+    retired = engine.stats.retired_rows
+    engine.reset_caches()  # (it takes the engine's lock, which the engine thread holds while it runs `run`)
+    kept_in = real_backend.client.run_in_engine_thread(run, 0)  # 0: rows never leave
+    assert engine.stats.retired_rows == retired
+    engine.reset_caches()
+    left = real_backend.client.run_in_engine_thread(run, 4)
+    assert engine.stats.retired_rows > retired, "rows with short limits should have left the batch"
+    assert left == kept_in
+    assert len({len(tokens) for tokens in left[0]}) > 3, "the rows should have finished at different steps"

@@ -30,6 +30,7 @@ class HFEngine:
     MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth an extra forward pass
     LOGITS_BYTES = 128 * 2**20  # the most logits one scoring batch may hold
     ROOM_TO_GENERATE = 64  # spare cache positions after a batch's prompts: a chunk (32) fits without growing
+    RETIRE_SHARE = 4  # finished rows leave a generating batch once they are 1/4 of it (0: never)
 
     def __init__(self, model_dir: str, device: str = "auto", max_batch_size: int = 32, prefix_cache_mb: int = 1024,
                  dtype: str = "auto"):
@@ -129,14 +130,15 @@ class HFEngine:
         prompts = [r.prompt_ids for r in rows]
         cache, step_ids, step_attention, step_positions = self._continue_live(prompts) or self._prefill_inputs(prompts)
         bias = self._bias_tensor(rows)
-        sampler = BatchSampler([r.sampling() for r in rows],
-                               [r.generator() if r.temperature > 0 else None for r in rows], self.device)
+        generators = [r.generator() if r.temperature > 0 else None for r in rows]
+        sampler = BatchSampler([r.sampling() for r in rows], generators, self.device)
         max_tokens = max(r.max_tokens for r in rows)
         top_n = max(max(r.top_logprobs for r in rows), 1)
         done = [False] * batch
         tokens: list[list[int]] = [[] for _ in rows]
         texts = [""] * batch
         events = []
+        active = list(range(batch))  # the row behind each row of the cache (finished rows leave it)
 
         for step in range(max_tokens):
             out = self.model(
@@ -150,11 +152,12 @@ class HFEngine:
             self.stats.forward_passes += 1
             cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
-            if any(r.entropy_sink is not None for r in rows):
+            in_cache = [rows[i] for i in active]
+            if any(r.entropy_sink is not None for r in in_cache):
                 entropies = _entropy(logits).tolist()
-                for i, row in enumerate(rows):
-                    if row.entropy_sink is not None and not done[i]:
-                        row.entropy_sink.append(entropies[i])
+                for j, i in enumerate(active):
+                    if rows[i].entropy_sink is not None and not done[i]:
+                        rows[i].entropy_sink.append(entropies[j])
             preferred = logits.argmax(dim=-1) if bias is not None else None  # what the model wants, unmasked
             if bias is not None:
                 logits = logits + bias
@@ -162,7 +165,7 @@ class HFEngine:
             normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)
             chosen = sampler.choose(logits)
             if preferred is not None:
-                chosen = self._end_where_the_model_leaves(rows, bias, preferred, chosen)
+                chosen = self._end_where_the_model_leaves(in_cache, bias, preferred, chosen)
             chosen_logprobs = (logits.gather(-1, chosen[:, None]) - normaliser)[:, 0]
             if top_n == 1 and not sampler.sampled:
                 top_values, top_indices = chosen_logprobs[:, None], chosen[:, None]
@@ -172,10 +175,10 @@ class HFEngine:
 
             chosen_list, chosen_lp = chosen.tolist(), chosen_logprobs.tolist()
             top_v, top_i = top_values.tolist(), top_indices.tolist()
-            for i, row in enumerate(rows):
+            for j, i in enumerate(active):
                 if done[i]:
                     continue
-                token = chosen_list[i]
+                row, token = rows[i], chosen_list[j]
                 tokens[i].append(token)
                 finish = "stop" if token == self.eos_token_id else ("length" if len(tokens[i]) >= row.max_tokens else None)
                 ended = False
@@ -187,8 +190,8 @@ class HFEngine:
                 n = max(row.top_logprobs, 1)
                 events.append((row, {
                     "token": token,
-                    "logprob": chosen_lp[i],
-                    "top_logprobs": {token: chosen_lp[i], **dict(zip(top_i[i][:n], top_v[i][:n]))},
+                    "logprob": chosen_lp[j],
+                    "top_logprobs": {token: chosen_lp[j], **dict(zip(top_i[j][:n], top_v[j][:n]))},
                     "finish_reason": None if ended else finish,
                 }))
                 if ended and self.eos_token_id is not None:  # not part of the cache: nothing after it is fed
@@ -199,16 +202,32 @@ class HFEngine:
             if all(done):
                 break
             step_ids = chosen[:, None]
-            step_attention = torch.cat([step_attention, step_attention.new_ones(batch, 1)], dim=-1)
+            step_attention = torch.cat([step_attention, step_attention.new_ones(len(active), 1)], dim=-1)
             step_positions = step_positions[:, -1:] + 1
+            finished = [j for j, i in enumerate(active) if done[i]]
+            if len(finished) * self.RETIRE_SHARE >= len(active):
+                # Finished rows would be computed on to the batch's longest answer: retire them (their states go
+                # to the prefix cache, where a later call that continues them finds them) and go on without.
+                self._remember([rows[active[j]].prompt_ids + tokens[active[j]][:step] for j in finished],
+                               cache, step_attention, finished)
+                keep = [j for j in range(len(active)) if not done[active[j]]]
+                selection = torch.tensor(keep, device=step_attention.device)
+                cache.batch_select_indices(selection)
+                step_ids, step_attention = step_ids[keep], step_attention[keep]
+                step_positions = step_positions[keep]
+                bias = bias[keep] if bias is not None else None
+                active = [active[j] for j in keep]
+                sampler = BatchSampler([rows[i].sampling() for i in active], [generators[i] for i in active],
+                                       self.device)
+                self.stats.retired_rows += len(finished)
 
         # the cache holds each prompt and the tokens fed back so far: all but the last step's; a row that
         # finished early was fed filler after its end, which the kept mask hides
-        fed = [min(len(t), step) for t in tokens]
-        for i, n in enumerate(fed):
+        fed = [min(len(tokens[i]), step) for i in active]
+        for j, n in enumerate(fed):
             if n < step:
-                step_attention[i, step_attention.shape[1] - (step - n):] = 0
-        self._live = LiveBatch([r.prompt_ids + t[:n] for r, t, n in zip(rows, tokens, fed)], cache, step_attention)
+                step_attention[j, step_attention.shape[1] - (step - n):] = 0
+        self._live = LiveBatch([rows[i].prompt_ids + tokens[i][:n] for i, n in zip(active, fed)], cache, step_attention)
         # Tokens go out once the batch is done: LMQL checking them on the main thread while the
         # batch computes would compete with torch's threads for the cores, which costs more than it saves.
         emit(events)
@@ -313,11 +332,14 @@ class HFEngine:
 
         return growing_cache(self.model.config, reserve=reserve)
 
-    def _remember(self, sequences: list[list[int]], cache, attention: torch.Tensor) -> None:
-        """Store each row's states: the columns its attention mask keeps, in order, one per token."""
+    def _remember(self, sequences: list[list[int]], cache, attention: torch.Tensor,
+                  batch_rows: list[int] | None = None) -> None:
+        """Store each row's states: the columns its attention mask keeps, in order, one per token. Sequence k
+        is row `batch_rows[k]` of the cache (default: row k)."""
         if not self.prefix_cache.max_bytes or cache is None:
             return
-        for i, tokens in enumerate(sequences):
+        for k, tokens in enumerate(sequences):
+            i = k if batch_rows is None else batch_rows[k]
             columns = attention[i].nonzero()[:, 0][: len(tokens)]
             if len(columns) == len(tokens):
                 self.prefix_cache.store(tokens, [(layer.keys[i][:, columns], layer.values[i][:, columns])

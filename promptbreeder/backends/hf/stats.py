@@ -18,6 +18,7 @@ class EngineStats:
     shared_prefix_tokens: int = 0  # prompt tokens taken from the prefix cache instead of recomputed
     longest_request: int = 0  # most tokens one row asked for (LMQL asks for at most its chunk size)
     oom_halvings: int = 0  # times a batch ran out of memory and the batch size was halved
+    retired_rows: int = 0  # finished rows taken out of a batch that went on generating for the others
 
     def as_dict(self) -> dict:
         # totals only: a list of every batch's size grew by one entry per batch for as long as a run lasted

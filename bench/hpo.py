@@ -1,7 +1,7 @@
 """HPO benchmark: our config genome against random search and Optuna TPE on the Bayesmark-style suite.
 
 Methods × tasks × seeds at a fixed budget of objective evaluations. Methods:
-- random, tpe: `promptbreeder.genomes.hpo.baselines` (ask/tell);
+- random, tpe, cmaes, gp, qmc: `promptbreeder.genomes.hpo.baselines` (ask/tell; Optuna's samplers as shipped);
 - ga: our GA engine with the config genome and no model (random start, perturbation, crossover);
 - ga_forest: the same, each child screened by the tree-ensemble surrogate with expected improvement;
 - llambo: our GA engine with the config genome on the embedded model (LLM warm start, LLM candidate
@@ -46,7 +46,8 @@ from promptbreeder.store.run_store import RunStore  # noqa: E402
 
 DEV_TASKS = ("hpo_random_forest_digits", "hpo_decision_tree_wine", "hpo_svm_breast_cancer",
                  "hpo_adaboost_iris", "hpo_mlp_diabetes")
-METHODS = ("random", "tpe", "ga", "ga_forest", "llambo")
+BASELINES = ("random", "tpe", "cmaes", "gp", "qmc")
+METHODS = (*BASELINES, "ga", "ga_forest", "llambo")
 MODEL = "smollm2-135m"
 POPULATION = 6  # 6 evaluations to start, then up to 3 new ones per generation
 REFERENCE_SAMPLES = 64
@@ -59,7 +60,7 @@ class Budget(BaseException):
 
 def method_options(method: str, surrogate: str) -> ConfigOptions | None:
     """The config genome's settings of one of our methods (None for the baselines)."""
-    if method in ("random", "tpe"):
+    if method in BASELINES:
         return None
     llm = method == "llambo"
     if not llm:
@@ -163,7 +164,7 @@ def main() -> None:
                 if key in done:
                     continue
                 began = time.perf_counter()
-                if method in ("random", "tpe"):
+                if method in BASELINES:
                     curve = run_baseline(task, method, seed, args.budget)
                 else:
                     if backend is None and method == "llambo":

@@ -1,13 +1,17 @@
-"""Model-free HPO baselines behind one ask/tell interface: random search and Optuna's TPE.
+"""Model-free HPO searchers behind one ask/tell interface: random search and Optuna's samplers.
+
+Optuna's samplers are used as Optuna ships them (`OPTUNA_SAMPLERS`): TPE, CMA-ES (the `cmaes` package;
+categorical parameters are drawn by its independent sampler), a Gaussian process with log expected
+improvement (GP) and scrambled Sobol points (QMC).
 
 Contract
 - `ask()` returns a valid config of the searcher's `SearchSpace`; `tell(config, score)` reports its score.
   Several configs may be asked before any is told. Telling a config that was never asked is allowed: it
   is recorded as an extra observation (so other methods' proposals can seed a searcher).
-- Both searchers are deterministic for a given seed and sequence of tells.
+- Every searcher is deterministic for a given seed and sequence of tells.
 - `direction` is "maximize" (default: objectives here are scores) or "minimize". Random search ignores it
   except for validation, so every searcher can be built as `SEARCHERS[name](space, seed, direction=...)`.
-- A non-finite score is recorded as a failed trial by TPE (Optuna would otherwise reject it).
+- A non-finite score is recorded as a failed trial by Optuna's samplers (Optuna would otherwise reject it).
 - `run_search(searcher, objective, budget)` runs `budget` ask/evaluate/tell rounds and returns the
   `(config, score)` history in evaluation order.
 """
@@ -51,18 +55,45 @@ class RandomSearch:
         self.history.append((dict(config), float(score)))
 
 
-class TPESearch:
-    """Optuna's TPESampler(seed=seed) through Optuna's ask/tell API (in-memory study, logging silenced)."""
+def optuna_sampler(name: str, seed: int):
+    """A fresh Optuna sampler by our name for it (`OPTUNA_SAMPLERS`); ValueError listing them for another."""
+    import warnings
 
-    def __init__(self, space: SearchSpace, seed: int, direction: str = "maximize"):
+    import optuna
+
+    samplers = optuna.samplers
+    if name == "tpe":
+        return samplers.TPESampler(seed=seed)
+    if name == "cmaes":
+        return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        return samplers.GPSampler(seed=seed)
+    if name == "qmc":
+        with warnings.catch_warnings():  # QMCSampler is flagged experimental; we pin the version that we test
+            warnings.simplefilter("ignore")
+            return samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
+    raise ValueError(f"unknown Optuna sampler {name!r}; available: {', '.join(OPTUNA_SAMPLERS)}")
+
+
+OPTUNA_SAMPLERS = ("tpe", "cmaes", "gp", "qmc")
+
+
+class OptunaSearch:
+    """An Optuna sampler (`OPTUNA_SAMPLERS`, seeded) through Optuna's ask/tell API (in-memory study, logging
+    silenced)."""
+
+    sampler_name = "tpe"
+
+    def __init__(self, space: SearchSpace, seed: int, direction: str = "maximize", sampler: str | None = None):
         import optuna
 
         # Optuna logs one INFO line per trial; the callers (benchmarks, tests) report results themselves.
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space, self.seed, self.direction = space, seed, _check_direction(direction)
+        self.sampler_name = sampler or self.sampler_name
         self._optuna = optuna
         self._distributions = {p.name: self._distribution(p) for p in space.params}
-        self.study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=seed))
+        self.study = optuna.create_study(direction=direction, sampler=optuna_sampler(self.sampler_name, seed))
         self._pending: dict[str, list] = {}  # space.key(config) -> asked, untold trials (FIFO)
         self.history: list[tuple[dict, float]] = []
 
@@ -94,7 +125,7 @@ class TPESearch:
         # A config this searcher never asked for (e.g. proposed by another method): record it as data.
         problems = self.space.problems(config)
         if problems:
-            raise ValueError(f"cannot tell TPE an invalid config: {'; '.join(problems)}")
+            raise ValueError(f"cannot tell {self.sampler_name} an invalid config: {'; '.join(problems)}")
         params = {name: config[name] for name in self.space.names}
         frozen = self._optuna.trial.create_trial(
             params=params, distributions=self._distributions, value=value, state=trial_state
@@ -102,7 +133,24 @@ class TPESearch:
         self.study.add_trial(frozen)
 
 
-SEARCHERS: dict[str, type] = {"random": RandomSearch, "tpe": TPESearch}
+class TPESearch(OptunaSearch):
+    sampler_name = "tpe"
+
+
+class CmaEsSearch(OptunaSearch):
+    sampler_name = "cmaes"
+
+
+class GPSearch(OptunaSearch):
+    sampler_name = "gp"
+
+
+class QMCSearch(OptunaSearch):
+    sampler_name = "qmc"
+
+
+SEARCHERS: dict[str, type] = {"random": RandomSearch, "tpe": TPESearch, "cmaes": CmaEsSearch, "gp": GPSearch,
+                              "qmc": QMCSearch}
 
 
 def make_searcher(name: str, space: SearchSpace, seed: int, direction: str = "maximize") -> Searcher:

@@ -1,4 +1,5 @@
-"""Random search and TPE behind one ask/tell interface; TPE must beat random on an easy landscape."""
+"""Random search and Optuna's samplers behind one ask/tell interface; the model-based ones must beat random on an
+easy landscape."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import statistics
 
 import pytest
 
-from promptbreeder.genomes.hpo.baselines import SEARCHERS, RandomSearch, Searcher, TPESearch, make_searcher, run_search
+from promptbreeder.genomes.hpo.baselines import (OPTUNA_SAMPLERS, SEARCHERS, OptunaSearch, RandomSearch, Searcher,
+                                                  TPESearch, make_searcher, optuna_sampler, run_search)
 from promptbreeder.genomes.hpo.space import SearchSpace
 
 SPACE = SearchSpace.from_spec(
@@ -41,11 +43,12 @@ def best_scores(name: str, seeds: range, budget: int = 40, direction: str = "max
     return out
 
 
-def test_tpe_beats_random_on_a_quadratic():
+@pytest.mark.parametrize("name", ["tpe", "gp", "cmaes"])
+def test_model_based_samplers_beat_random_on_a_quadratic(name):
     random_best = best_scores("random", range(5))
-    tpe_best = best_scores("tpe", range(5))
-    assert statistics.mean(tpe_best) > statistics.mean(random_best) + 1.0
-    assert sum(t > r for t, r in zip(tpe_best, random_best)) >= 4
+    model_best = best_scores(name, range(5))
+    assert statistics.mean(model_best) > statistics.mean(random_best) + 1.0
+    assert sum(t > r for t, r in zip(model_best, random_best)) >= 4
 
 
 def test_tpe_minimises_when_asked():
@@ -71,8 +74,11 @@ def test_interface_and_factory():
     for name, cls in SEARCHERS.items():
         searcher = make_searcher(name, SPACE, 0)
         assert isinstance(searcher, cls) and isinstance(searcher, Searcher)
-    with pytest.raises(ValueError, match="available: random, tpe"):
+    with pytest.raises(ValueError, match="available: random, tpe, cmaes, gp, qmc"):
         make_searcher("bohb", SPACE, 0)
+    with pytest.raises(ValueError, match="available: tpe, cmaes, gp, qmc"):
+        optuna_sampler("bohb", 0)
+    assert {make_searcher(n, SPACE, 0).sampler_name for n in OPTUNA_SAMPLERS} == set(OPTUNA_SAMPLERS)
     with pytest.raises(ValueError, match="direction"):
         make_searcher("tpe", SPACE, 0, direction="up")
     with pytest.raises(ValueError, match="budget"):
@@ -81,8 +87,10 @@ def test_interface_and_factory():
     assert TPESearch(SPACE, 0, direction="minimize").study.direction.name == "MINIMIZE"
 
 
-def test_tpe_accepts_several_pending_asks_and_external_configs():
-    searcher = TPESearch(SPACE, 0)
+@pytest.mark.parametrize("name", OPTUNA_SAMPLERS)
+def test_optuna_samplers_accept_several_pending_asks_and_external_configs(name):
+    searcher = make_searcher(name, SPACE, 0)
+    assert isinstance(searcher, OptunaSearch)
     asked = [searcher.ask() for _ in range(3)]
     for config in reversed(asked):
         searcher.tell(config, quadratic(config))
@@ -95,3 +103,11 @@ def test_tpe_accepts_several_pending_asks_and_external_configs():
     assert searcher.study.best_params == outside
     with pytest.raises(ValueError, match="invalid config"):
         searcher.tell({**outside, "x": 99.0}, 1.0)
+
+
+def test_qmc_spreads_its_points_over_the_space():
+    """Scrambled Sobol points: after Optuna's first (independent) trial, any 16 in a row from the start of the
+    sequence put one x in each sixteenth of its range, which 16 random draws almost never do."""
+    history = run_search(make_searcher("qmc", SPACE, 3), quadratic, 17)
+    bins = {int((config["x"] + 5.0) / 10.0 * 16) for config, _ in history[1:]}
+    assert len(bins) == 16

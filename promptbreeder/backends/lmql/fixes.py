@@ -228,10 +228,6 @@ def _draw_the_where_graph_only_for_a_debugger() -> None:
     interpreter.PromptInterpreter.where_graph_with_trace = where_graph_with_trace
 
 
-# the where-clause nodes whose follow maps depend only on a node signature (`_follow_signature`)
-_SIGNED_NODES = ("AndOp", "Lt", "LenOp", "TokensOp", "Var", "StopAtOp", "StopBeforeOp")
-
-
 def _token_limit_shape(expr) -> bool:
     """Whether `expr` is a conjunction of `len(TOKENS(X)) < n` (n a number or an input) and STOPS_AT/STOPS_BEFORE
     clauses, the shape whose follow map `_follow_signature` determines. Cached on the node (nodes never change)."""

@@ -90,6 +90,11 @@ class RunConfig:
         " ensemble on the evaluations, no model cost), 'llm' (LLAMBO's discriminative surrogate: the LLM predicts"
         " it), 'generative' (LLAMBO's generative one: the LLM classes it as among the best quarter or not) or 'none'",
         choices=("forest", "llm", "generative", "none"), default_text="default: the task's config_options, else forest")
+    sampler: str | None = _setting(
+        None, "config genome (HPO): an Optuna sampler proposes every child from all evaluations so far, in place of"
+        " the LLM, the surrogate and perturbation: 'tpe', 'cmaes', 'gp' (Gaussian process) or 'qmc' (Sobol points);"
+        " the start units too unless the task's warm_start is 'llm'", choices=("tpe", "cmaes", "gp", "qmc"),
+        default_text="default: the task's config_options, else none")
     start_from_seed_prompts: bool = _setting(
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"

@@ -112,7 +112,15 @@ class OptunaSearch:
         self._pending.setdefault(self.space.key(config), []).append(trial)
         return config
 
-    def tell(self, config: dict, score: float) -> None:
+    def ask_with_state(self) -> tuple[dict, dict]:
+        """`ask()`, and the state the sampler attached to its trial (CMA-ES keeps its search distribution there):
+        a searcher rebuilt from the history continues from it when each config is told back with its state."""
+        config = self.ask()
+        trial = self._pending[self.space.key(config)][-1]
+        return config, dict(self.study._storage.get_trial(trial._trial_id).system_attrs)
+
+    def tell(self, config: dict, score: float, sampler_state: dict | None = None) -> None:
+        """`sampler_state`: for a config this searcher did not ask, the state `ask_with_state` gave with it."""
         score = float(score)
         self.history.append((dict(config), score))
         state = self._optuna.trial.TrialState
@@ -128,7 +136,8 @@ class OptunaSearch:
             raise ValueError(f"cannot tell {self.sampler_name} an invalid config: {'; '.join(problems)}")
         params = {name: config[name] for name in self.space.names}
         frozen = self._optuna.trial.create_trial(
-            params=params, distributions=self._distributions, value=value, state=trial_state
+            params=params, distributions=self._distributions, value=value, state=trial_state,
+            system_attrs=sampler_state or None
         )
         self.study.add_trial(frozen)
 

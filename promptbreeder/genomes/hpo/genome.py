@@ -21,6 +21,10 @@ With `surrogate: "forest"` (SMAC-style, `hpo/surrogate.py`) every mutation is sc
 candidates (if any), `screen_perturbations` perturbations of the winner and of the best configuration so far
 and `screen_random` uniform samples are ranked by a tree ensemble fitted on the evaluations, and the
 candidate with the best acquisition is evaluated; it costs milliseconds, not model queries.
+With `sampler` (an Optuna sampler: "tpe", "cmaes", "gp" or "qmc") the sampler proposes every child instead,
+and the start units unless `warm_start` is "llm": each breed rebuilds Optuna's study from the evaluations (with
+the state the sampler kept per trial) and seeds the sampler from the run's random stream, so a resumed run
+proposes what an uninterrupted one would (QMC keeps one scramble seed, the run's, for one Sobol sequence).
 Report: the best configuration, its score and the best-so-far curve over evaluations.
 """
 
@@ -46,6 +50,7 @@ PERTURB_SCALE = 0.1  # standard deviation of a perturbation in the unit cube
 SCREEN_SCALES = (0.03, 0.1, 0.25)  # perturbations screened by the forest: fine, usual and coarse steps
 MIN_FOREST_OBSERVATIONS = 4
 INIT_DRAWS = 20  # random draws tried for a start unit that differs from the others
+SAMPLER_ASKS = 8  # asks per child for a configuration not evaluated yet (QMC walks its sequence from the start)
 # a value ends with its line: without the newline in the pattern the model, offered only digits, never
 # stops and every value runs to its token limit (then clipped to a bound of the range)
 LLM_SURROGATES = ("llm", "generative")  # surrogates that ask the model
@@ -63,6 +68,7 @@ class ConfigUnit:
     fitness: float | None = None
     score: float | None = None  # the objective's value (fitness is its negation when minimising)
     fitness_history: list[dict[str, Any]] = field(default_factory=list)
+    sampler_state: dict[str, Any] | None = None  # what the Optuna sampler attached to the trial that proposed it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +92,7 @@ class ConfigOptions:
     acq_strategy: str = "ei"  # "ei" | "ucb"
     ucb_kappa: float = 1.0
     target_margin: float = 0.1  # aim this fraction of the observed score range beyond the best
+    sampler: str | None = None  # an Optuna sampler (baselines.OPTUNA_SAMPLERS) proposes every child
 
 
 class ConfigGenome(Genome):
@@ -110,11 +117,14 @@ class ConfigGenome(Genome):
     def create(self, ids: list[str], rng: random.Random) -> tuple[list[ConfigUnit], list[tuple[str, dict]]]:
         events: list[tuple[str, dict]] = []
         configs: list[dict | None] = [None] * len(ids)
+        states: list[dict | None] = [None] * len(ids)
         if self.options.warm_start == "llm":
             results = self.backend.run_many([self._proposal_request(rng, target=None) for _ in ids])
             configs = [self._parse(r) for r in results]
+        elif self.options.sampler and ids:
+            configs, states = map(list, zip(*self._sampler_proposals(len(ids), set(), rng)))
         units = []
-        for unit_id, proposed in zip(ids, configs):
+        for unit_id, proposed, state in zip(ids, configs, states):
             taken = {self.space.key(u.config) for u in units}
             if proposed is None or self.space.key(proposed) in taken:
                 if self.options.warm_start == "llm":
@@ -123,7 +133,8 @@ class ConfigGenome(Genome):
                     proposed = self.space.sample(rng)
                     if self.space.key(proposed) not in taken:
                         break
-            units.append(ConfigUnit(id=unit_id, config=proposed, operator="init"))
+                state = None
+            units.append(ConfigUnit(id=unit_id, config=proposed, operator="init", sampler_state=state))
         return units, events
 
     def draw_batch(self, rng: random.Random) -> None:
@@ -137,7 +148,8 @@ class ConfigGenome(Genome):
                     score, error = self._evaluate(unit.config)
                     self._known[key] = score
                     self.evaluations.append({"config": dict(unit.config), "score": score, "unit": unit.id}
-                                            | ({"error": error} if error else {}))
+                                            | ({"error": error} if error else {})
+                                            | ({"sampler_state": unit.sampler_state} if unit.sampler_state else {}))
                 unit.score = self._known[key]
                 unit.fitness = self.sign * unit.score
                 unit.fitness_history.append({"generation": generation, "fitness": unit.fitness})
@@ -156,6 +168,8 @@ class ConfigGenome(Genome):
 
     def breed(self, winners: list[ConfigUnit], population: list[ConfigUnit], generation: int,
               new_id: Callable[[], str], rng: random.Random) -> list[Birth]:
+        if self.options.sampler:
+            return self._sampler_births(winners, population, generation, new_id, rng)
         mutation = "llm_proposal" if self.options.proposal == "llm" else "perturb"
         plans = ["crossover" if rng.random() < CROSSOVER_RATE else mutation for _ in winners]
         groups = self._llm_candidates([w for w, p in zip(winners, plans) if p == "llm_proposal"], rng)
@@ -228,6 +242,46 @@ class ConfigGenome(Genome):
     def load_state(self, state: dict[str, Any]) -> None:
         self.evaluations = [dict(e) for e in state["evaluations"]]
         self._known = {self.space.key(e["config"]): float(e["score"]) for e in self.evaluations}
+
+    # -- an Optuna sampler as the proposal core -------------------------------------------------------
+
+    def _sampler_births(self, winners: list[ConfigUnit], population: list[ConfigUnit], generation: int,
+                        new_id: Callable[[], str], rng: random.Random) -> list[Birth]:
+        taken = {self.space.key(u.config) for u in population}
+        births = []
+        for winner, (config, state) in zip(winners, self._sampler_proposals(len(winners), taken, rng)):
+            plan, tried = "sampler", ["sampler"]
+            if config is None:  # the sampler kept proposing known configurations
+                plan, config, state = "perturb", self._perturb(winner.config, rng), None
+                tried.append("perturb")
+            births.append(Birth(winner, ConfigUnit(id=new_id(), config=config, generation=generation, parent=winner.id,
+                                                   operator=plan, sampler_state=state), plan, tried=tried))
+        return births
+
+    def _sampler_proposals(self, n: int, taken: set, rng: random.Random) -> list[tuple[dict | None, dict | None]]:
+        """`n` new configurations and their trial states from the Optuna sampler, told every evaluation so far;
+        None where SAMPLER_ASKS asks gave only configurations already evaluated, in the population or made here."""
+        from promptbreeder.genomes.hpo.baselines import OptunaSearch
+
+        name = self.options.sampler
+        seed = ((self.config.seed if self.config is not None else 0) if name == "qmc" else rng.randrange(2**31))
+        searcher = OptunaSearch(self.space, seed, self.direction, sampler=name)
+        for e in self.evaluations:  # a failed evaluation is a failed trial
+            score = e["score"] if "error" not in e and math.isfinite(e["score"]) else math.nan
+            searcher.tell(e["config"], score, e.get("sampler_state"))
+        taken = set(taken) | set(self._known)
+        proposals = []
+        for _ in range(n):
+            found = (None, None)
+            for _ in range(SAMPLER_ASKS + len(self.evaluations) * (name == "qmc")):
+                config, state = searcher.ask_with_state()
+                if self.space.key(config) not in taken:
+                    found = (config, state)
+                    break
+            if found[0] is not None:
+                taken.add(self.space.key(found[0]))
+            proposals.append(found)
+        return proposals
 
     # -- LLAMBO: candidate sampling, surrogate, acquisition -------------------------------------------
 

@@ -37,7 +37,8 @@ class HpoKind(GenomeKind):
         from promptbreeder.genomes.hpo.genome import ConfigGenome
 
         # the flags, where given, override the task folder's config_options
-        flags = {name: getattr(config, name) for name in ("acq_strategy", "surrogate") if getattr(config, name)}
+        flags = {name: getattr(config, name) for name in ("acq_strategy", "surrogate", "sampler")
+                 if getattr(config, name)}
         return ConfigGenome(config, task.description, task.space, task.objective, backend=backend,
                             query_text=lambda name: day_care.query_text(name, task.name), direction=task.direction,
                             decoder=config.decoder_override or task.decoder,

@@ -7,7 +7,13 @@ Methods × tasks × seeds at a fixed budget of objective evaluations. Methods:
 - llambo: our GA engine with the config genome on the embedded model (LLM warm start, LLM candidate
   sampling conditioned on the history and a target score), candidates screened by the forest surrogate
   (`--surrogate llm`: by the LLM's own predictions instead, as LLAMBO does, several times slower;
-  `--surrogate generative`: by LLAMBO's generative surrogate, the LLM classing candidates good or bad).
+  `--surrogate generative`: by LLAMBO's generative surrogate, the LLM classing candidates good or bad);
+- ours_tpe, ours_cmaes, ours_gp, ours_qmc: our GA engine with the config genome and `sampler` set (the
+  Optuna sampler proposes every unit; run store, resume and report as any run), no model;
+- the hybrid's ingredients, each on ours_tpe, on the embedded model: ours_tpe_llm_start (the LLM proposes
+  the start units), ours_tpe_llm_cand (for a share HYBRID_SHARE of the children the LLM proposes
+  HYBRID_CANDIDATES configurations that compete with TPE's own draws under TPE's acquisition), and
+  ours_tpe_hybrid (both).
 Each run's curve (score per evaluation) is appended to `<out>/runs.jsonl` as soon as it ends, so an
 interrupted benchmark resumes where it stopped. A row is reused only when everything that defines the run
 matches: method, task, seed, budget, the method's settings and the package version (`run_key`). Then, per task, normalised regret (Bayesmark-like:
@@ -47,7 +53,12 @@ from promptbreeder.store.run_store import RunStore  # noqa: E402
 DEV_TASKS = ("hpo_random_forest_digits", "hpo_decision_tree_wine", "hpo_svm_breast_cancer",
                  "hpo_adaboost_iris", "hpo_mlp_diabetes")
 BASELINES = ("random", "tpe", "cmaes", "gp", "qmc")
-METHODS = (*BASELINES, "ga", "ga_forest", "llambo")
+ON_ENGINE = tuple(f"ours_{name}" for name in BASELINES if name != "random")
+HYBRID = ("ours_tpe_llm_start", "ours_tpe_llm_cand", "ours_tpe_hybrid")
+METHODS = (*BASELINES, "ga", "ga_forest", "llambo", *ON_ENGINE, *HYBRID)
+LLM_METHODS = ("llambo", *HYBRID)
+HYBRID_SHARE = 0.25
+HYBRID_CANDIDATES = 4
 MODEL = "smollm2-135m"
 POPULATION = 6  # 6 evaluations to start, then up to 3 new ones per generation
 REFERENCE_SAMPLES = 64
@@ -62,6 +73,12 @@ def method_options(method: str, surrogate: str) -> ConfigOptions | None:
     """The config genome's settings of one of our methods (None for the baselines)."""
     if method in BASELINES:
         return None
+    if method.startswith("ours_"):
+        llm_start = method in ("ours_tpe_llm_start", "ours_tpe_hybrid")
+        share = HYBRID_SHARE if method in ("ours_tpe_llm_cand", "ours_tpe_hybrid") else 0.0
+        sampler = method.split("_")[1]
+        return ConfigOptions(warm_start="llm" if llm_start else "random", proposal="none", surrogate="none",
+                             sampler=sampler, llm_candidates=share, num_candidates=HYBRID_CANDIDATES)
     llm = method == "llambo"
     if not llm:
         surrogate = "forest" if method == "ga_forest" else "none"
@@ -75,7 +92,7 @@ def run_settings(method: str, budget: int, surrogate: str) -> dict:
     settings = {"budget": budget, "version": __version__}
     if options is not None:
         settings.update(population=POPULATION, options=dataclasses.asdict(options))
-    if method == "llambo":
+    if method in LLM_METHODS:
         settings["model"] = MODEL
     return settings
 
@@ -167,7 +184,7 @@ def main() -> None:
                 if method in BASELINES:
                     curve = run_baseline(task, method, seed, args.budget)
                 else:
-                    if backend is None and method == "llambo":
+                    if backend is None and method in LLM_METHODS:
                         from promptbreeder.backends.lmql.backend import LMQLLocalBackend
                         from promptbreeder.backends.models import resolve_model
 
@@ -179,7 +196,7 @@ def main() -> None:
                 with runs_file.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
                 done[key] = row
-                print(f"{name:32} {method:7} seed {seed}: best {max(curve) if curve else float('nan'):.4f} after"
+                print(f"{name:32} {method:18} seed {seed}: best {max(curve) if curve else float('nan'):.4f} after"
                       f" {len(curve)} evaluations, {row['seconds']:.1f} s", flush=True)
     if backend is not None:
         backend.close()

@@ -12,6 +12,8 @@ Contract
 - `direction` is "maximize" (default: objectives here are scores) or "minimize". Random search ignores it
   except for validation, so every searcher can be built as `SEARCHERS[name](space, seed, direction=...)`.
 - A non-finite score is recorded as a failed trial by Optuna's samplers (Optuna would otherwise reject it).
+- `OptunaSearch.ask_with_state(candidates)` lets outside configurations (the LLM's, in the config genome's
+  hybrid) compete with TPE's own draws under TPE's acquisition; the other samplers have none to offer.
 - `run_search(searcher, objective, budget)` runs `budget` ask/evaluate/tell rounds and returns the
   `(config, score)` history in evaluation order.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 from promptbreeder.genomes.hpo.space import SearchSpace
 
@@ -63,7 +65,7 @@ def optuna_sampler(name: str, seed: int):
 
     samplers = optuna.samplers
     if name == "tpe":
-        return samplers.TPESampler(seed=seed)
+        return _tpe_with_candidates()(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS)
     if name == "cmaes":
         return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "gp":
@@ -76,6 +78,40 @@ def optuna_sampler(name: str, seed: int):
 
 
 OPTUNA_SAMPLERS = ("tpe", "cmaes", "gp", "qmc")
+CANDIDATE_SAMPLERS = ("tpe",)  # the samplers that score outside candidates by their own acquisition
+TPE_STARTUP_TRIALS = 10  # Optuna's default: TPE samples at random (and ignores candidates) until this many complete
+
+
+def _tpe_with_candidates():
+    """Optuna's TPESampler, to which a caller may hand outside candidates for its next sample.
+
+    TPE draws `n_ei_candidates` points from its density of good configurations, l(x), and keeps the one with
+    the best acquisition log l(x) - log g(x). Here `candidates` (per parameter, in Optuna's internal
+    representation) join those draws before the acquisition is computed, so an outside configuration is taken
+    exactly when TPE itself rates it above all of its own draws; `taken_candidate` is then its index (else
+    None). Without candidates it is TPESampler: the same draws from the same random stream. Before TPE's
+    start-up trials are complete it samples at random and no candidate is considered."""
+    import numpy as np
+    import optuna
+
+    class TPEWithCandidates(optuna.samplers.TPESampler):
+        candidates: dict[str, list[float]] = {}
+        taken_candidate: int | None = None
+
+        def _compute_acquisition_func(self, samples, mpe_below, mpe_above):
+            # only a joint (relative) sample of every parameter can take a whole candidate
+            if not self.candidates or samples.keys() != self.candidates.keys():
+                return super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+            own = len(next(iter(samples.values())))
+            for name in samples:  # TPESampler._sample takes the argmax over this same dict: extend it in place
+                samples[name] = np.concatenate([samples[name], np.asarray(self.candidates[name],
+                                                                          dtype=samples[name].dtype)])
+            values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+            best = int(np.argmax(values))
+            self.taken_candidate = best - own if best >= own else None
+            return values
+
+    return TPEWithCandidates
 
 
 class OptunaSearch:
@@ -112,12 +148,28 @@ class OptunaSearch:
         self._pending.setdefault(self.space.key(config), []).append(trial)
         return config
 
-    def ask_with_state(self) -> tuple[dict, dict]:
-        """`ask()`, and the state the sampler attached to its trial (CMA-ES keeps its search distribution there):
-        a searcher rebuilt from the history continues from it when each config is told back with its state."""
-        config = self.ask()
+    def ask_with_state(self, candidates: Sequence[dict] = ()) -> tuple[dict, dict, int | None]:
+        """`ask()`, the state the sampler attached to its trial (CMA-ES keeps its search distribution there: a
+        searcher rebuilt from the history continues from it when each config is told back with its state), and
+        which of `candidates` was taken, or None. `candidates` (valid configs of the space) compete with the
+        sampler's own draws under its acquisition; only `CANDIDATE_SAMPLERS` take them."""
+        sampler, taken = self.study.sampler, None
+        if candidates and self.sampler_name not in CANDIDATE_SAMPLERS:
+            raise ValueError(f"{self.sampler_name} cannot score outside candidates; only"
+                             f" {', '.join(CANDIDATE_SAMPLERS)} can")
+        if candidates:
+            sampler.candidates = {name: [self._distributions[name].to_internal_repr(c[name]) for c in candidates]
+                                  for name in self.space.names}
+            sampler.taken_candidate = None
+            try:
+                config = self.ask()
+            finally:
+                sampler.candidates = {}
+            taken = sampler.taken_candidate
+        else:
+            config = self.ask()
         trial = self._pending[self.space.key(config)][-1]
-        return config, dict(self.study._storage.get_trial(trial._trial_id).system_attrs)
+        return config, dict(self.study._storage.get_trial(trial._trial_id).system_attrs), taken
 
     def tell(self, config: dict, score: float, sampler_state: dict | None = None) -> None:
         """`sampler_state`: for a config this searcher did not ask, the state `ask_with_state` gave with it."""

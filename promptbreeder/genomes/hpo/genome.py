@@ -25,6 +25,11 @@ With `sampler` (an Optuna sampler: "tpe", "cmaes", "gp" or "qmc") the sampler pr
 and the start units unless `warm_start` is "llm": each breed rebuilds Optuna's study from the evaluations (with
 the state the sampler kept per trial) and seeds the sampler from the run's random stream, so a resumed run
 proposes what an uninterrupted one would (QMC keeps one scramble seed, the run's, for one Sobol sequence).
+CMA-ES's per-trial state is its optimizer, pickled by Optuna: continuing such a run unpickles it from the
+run folder, as Optuna does from its own storage. The hybrid (`llm_candidates` > 0, sampler "tpe"): for that
+share of the children, once TPE has its start-up trials, the LLM proposes `num_candidates` configurations
+(one backend call per breed), which join TPE's own draws; TPE's acquisition, log l(x) - log g(x), picks
+among them all, so an LLM configuration is evaluated only when TPE rates it above its own draws.
 Report: the best configuration, its score and the best-so-far curve over evaluations.
 """
 
@@ -39,6 +44,7 @@ from typing import Any, Callable, Sequence
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest
 from promptbreeder.config import RunConfig
 from promptbreeder.genomes.base import FAILED_FITNESS, Birth, Genome, guarded_call, history_window, running_best
+from promptbreeder.genomes.hpo.baselines import CANDIDATE_SAMPLERS, TPE_STARTUP_TRIALS, OptunaSearch
 from promptbreeder.genomes.hpo.space import SearchSpace
 from promptbreeder.genomes.hpo.surrogate import ForestSurrogate, acquisition
 
@@ -93,6 +99,16 @@ class ConfigOptions:
     ucb_kappa: float = 1.0
     target_margin: float = 0.1  # aim this fraction of the observed score range beyond the best
     sampler: str | None = None  # an Optuna sampler (baselines.OPTUNA_SAMPLERS) proposes every child
+    # with sampler "tpe": the share of children for which the LLM also proposes `num_candidates` configurations,
+    # which compete with TPE's own draws under TPE's acquisition (the hybrid: the LLM as one source among others)
+    llm_candidates: float = 0.0
+
+    def problem(self) -> tuple[str, str] | None:
+        """Why these options cannot work together, or None: (field, what was expected)."""
+        if self.llm_candidates and self.sampler not in CANDIDATE_SAMPLERS:
+            return ("llm_candidates", f"0 unless sampler is {' or '.join(CANDIDATE_SAMPLERS)} (the LLM's candidates"
+                    f" are scored by that sampler's acquisition); sampler is {self.sampler!r}")
+        return None
 
 
 class ConfigGenome(Genome):
@@ -122,7 +138,7 @@ class ConfigGenome(Genome):
             results = self.backend.run_many([self._proposal_request(rng, target=None) for _ in ids])
             configs = [self._parse(r) for r in results]
         elif self.options.sampler and ids:
-            configs, states = map(list, zip(*self._sampler_proposals(len(ids), set(), rng)))
+            configs, states, _ = map(list, zip(*self._sampler_proposals(len(ids), set(), rng)))
         units = []
         for unit_id, proposed, state in zip(ids, configs, states):
             taken = {self.space.key(u.config) for u in units}
@@ -207,11 +223,12 @@ class ConfigGenome(Genome):
         # the last generation's children meet no tournament: evaluate them (copies; the state is saved)
         self.score([([ConfigUnit.from_dict(u.to_dict()) for u in population if u.fitness is None], None)],
                    generation)
-        best = max(self.evaluations, key=lambda e: self.sign * e["score"], default=None)
-        curve = running_best([e["score"] for e in self.evaluations], self.sign)
-        return {"genome": "config", "direction": self.direction, "evaluations": len(self.evaluations),
-                "best": best, "best_so_far": curve,
-                "top": sorted(self.evaluations, key=lambda e: -self.sign * e["score"])[:3]}
+        # the sampler's per-trial state (CMA-ES: its pickled optimizer) is resume state, not a result
+        shown = [{k: v for k, v in e.items() if k != "sampler_state"} for e in self.evaluations]
+        best = max(shown, key=lambda e: self.sign * e["score"], default=None)
+        curve = running_best([e["score"] for e in shown], self.sign)
+        return {"genome": "config", "direction": self.direction, "evaluations": len(shown),
+                "best": best, "best_so_far": curve, "top": sorted(shown, key=lambda e: -self.sign * e["score"])[:3]}
 
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report, self.space.format_config)
@@ -248,9 +265,18 @@ class ConfigGenome(Genome):
     def _sampler_births(self, winners: list[ConfigUnit], population: list[ConfigUnit], generation: int,
                         new_id: Callable[[], str], rng: random.Random) -> list[Birth]:
         taken = {self.space.key(u.config) for u in population}
+        # no draw at all without the hybrid (a pure sampler run's stream), and no model query while TPE still
+        # samples at random and would not look at the candidates
+        complete = sum("error" not in e and math.isfinite(e["score"]) for e in self.evaluations)
+        share = self.options.llm_candidates if complete >= TPE_STARTUP_TRIALS else 0.0
+        with_llm = [bool(share) and rng.random() < share for _ in winners]
+        groups = self._llm_candidates([w for w, asked in zip(winners, with_llm) if asked], rng)
+        candidates = [groups.pop(0) if asked else [] for asked in with_llm]
         births = []
-        for winner, (config, state) in zip(winners, self._sampler_proposals(len(winners), taken, rng)):
-            plan, tried = "sampler", ["sampler"]
+        for winner, offered, (config, state, from_llm) in zip(
+                winners, candidates, self._sampler_proposals(len(winners), taken, rng, candidates)):
+            plan = "llm_proposal" if from_llm else "sampler"
+            tried = ["sampler", "llm_proposal"] if offered else ["sampler"]
             if config is None:  # the sampler kept proposing known configurations
                 plan, config, state = "perturb", self._perturb(winner.config, rng), None
                 tried.append("perturb")
@@ -258,11 +284,12 @@ class ConfigGenome(Genome):
                                                    operator=plan, sampler_state=state), plan, tried=tried))
         return births
 
-    def _sampler_proposals(self, n: int, taken: set, rng: random.Random) -> list[tuple[dict | None, dict | None]]:
-        """`n` new configurations and their trial states from the Optuna sampler, told every evaluation so far;
-        None where SAMPLER_ASKS asks gave only configurations already evaluated, in the population or made here."""
-        from promptbreeder.genomes.hpo.baselines import OptunaSearch
-
+    def _sampler_proposals(self, n: int, taken: set, rng: random.Random,
+                           candidates: list[list[dict]] | None = None) -> list[tuple[dict | None, dict | None, bool]]:
+        """`n` new configurations, their trial states and whether each is one of its `candidates` (the LLM's,
+        taken when the sampler's acquisition rates it above the sampler's own draws) from the Optuna sampler,
+        told every evaluation so far; None where SAMPLER_ASKS asks gave only configurations already evaluated,
+        in the population or made here."""
         name = self.options.sampler
         seed = ((self.config.seed if self.config is not None else 0) if name == "qmc" else rng.randrange(2**31))
         searcher = OptunaSearch(self.space, seed, self.direction, sampler=name)
@@ -271,12 +298,13 @@ class ConfigGenome(Genome):
             searcher.tell(e["config"], score, e.get("sampler_state"))
         taken = set(taken) | set(self._known)
         proposals = []
-        for _ in range(n):
-            found = (None, None)
+        for i in range(n):
+            found = (None, None, False)
             for _ in range(SAMPLER_ASKS + len(self.evaluations) * (name == "qmc")):
-                config, state = searcher.ask_with_state()
+                offered = [c for c in (candidates[i] if candidates else []) if self.space.key(c) not in taken]
+                config, state, took = searcher.ask_with_state(offered)
                 if self.space.key(config) not in taken:
-                    found = (config, state)
+                    found = (config, state, took is not None)
                     break
             if found[0] is not None:
                 taken.add(self.space.key(found[0]))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptbreeder.backends.base import Backend, QueryRequest
 from promptbreeder.config import RunConfig
+from promptbreeder.errors import ConfigError
 from promptbreeder.genomes.base import Genome
 from promptbreeder.genomes.kind import DayCareView, GenomeKind
 from promptbreeder.store.cache import CallCache
@@ -39,10 +40,14 @@ class HpoKind(GenomeKind):
         # the flags, where given, override the task folder's config_options
         flags = {name: getattr(config, name) for name in ("acq_strategy", "surrogate", "sampler")
                  if getattr(config, name)}
+        options = dataclasses.replace(task.options, **flags)
+        problem = options.problem()
+        if problem:  # the task's options were valid together: a flag broke them
+            raise ConfigError(f"{', '.join(f'--{k} {v}' for k, v in flags.items())}: task {task.name}'s"
+                              f" config_options.{problem[0]} must be {problem[1]}")
         return ConfigGenome(config, task.description, task.space, task.objective, backend=backend,
                             query_text=lambda name: day_care.query_text(name, task.name), direction=task.direction,
-                            decoder=config.decoder_override or task.decoder,
-                            options=dataclasses.replace(task.options, **flags))
+                            decoder=config.decoder_override or task.decoder, options=options)
 
     def size(self, task: ConfigTask) -> int:
         return len(task.space)

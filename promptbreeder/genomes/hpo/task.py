@@ -50,7 +50,10 @@ def load_config_task(task_dir: Path, data: dict[str, Any], file: Path) -> Config
         decoder = DecoderOptions.parse(data.get("decoder_options", DEFAULT_DECODER))
     except UsageError as exc:
         raise fail(file, "$.decoder_options", f"expected a valid LMQL decoder ({exc})") from None
+    options = ConfigOptions(**data.get("config_options", {}))
+    problem = options.problem()
+    if problem:
+        raise fail(file, f"$.config_options.{problem[0]}", f"expected {problem[1]}")
     return ConfigTask(name=task_dir.name, dir=task_dir, description=data["task_description"], space=space,
                       objective_spec=dict(data["objective"]), objective=objective,
-                      direction=data.get("direction", "maximize"), decoder=decoder,
-                      options=ConfigOptions(**data.get("config_options", {})))
+                      direction=data.get("direction", "maximize"), decoder=decoder, options=options)

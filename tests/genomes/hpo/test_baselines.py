@@ -4,6 +4,7 @@ easy landscape."""
 from __future__ import annotations
 
 import math
+import random
 import statistics
 
 import pytest
@@ -111,3 +112,49 @@ def test_qmc_spreads_its_points_over_the_space():
     history = run_search(make_searcher("qmc", SPACE, 3), quadratic, 17)
     bins = {int((config["x"] + 5.0) / 10.0 * 16) for config, _ in history[1:]}
     assert len(bins) == 16
+
+
+# -- outside candidates under TPE's acquisition (the config genome's hybrid) ------------------------------
+
+LINE = SearchSpace.from_spec({"x": {"type": "float", "low": 0, "high": 1},
+                              "k": {"type": "categorical", "choices": ["a", "b"]}})
+
+
+def told_tpe(seed: int, n: int = 16) -> TPESearch:
+    """TPE told `n` points of a peak at x = 0.7, kind b."""
+    searcher = TPESearch(LINE, seed)
+    rng = random.Random(100 + seed)
+    for _ in range(n):
+        config = LINE.sample(rng)
+        searcher.tell(config, -(config["x"] - 0.7) ** 2 + (0.1 if config["k"] == "b" else 0.0))
+    return searcher
+
+
+def test_tpe_takes_an_outside_candidate_its_acquisition_rates_above_its_own_draws():
+    """A grid over the whole space (x in steps of 0.001, both kinds) against TPE's 24 draws: the grid holds the
+    acquisition's maximum up to a step, so a candidate wins, and it is what is asked. (A single candidate at
+    the best point seen so far mostly loses to a draw: l(x)/g(x) need not peak there.)"""
+    candidates = [{"x": i / 1000, "k": k} for k in "ab" for i in range(1001)]
+    for seed in range(5):
+        config, _, taken = told_tpe(seed).ask_with_state(candidates)
+        assert taken is not None and config == candidates[taken], seed
+
+
+def test_a_candidate_tpe_rates_below_its_own_draws_changes_nothing():
+    for seed in range(5):
+        plain, _, none = told_tpe(seed).ask_with_state()
+        config, _, taken = told_tpe(seed).ask_with_state([{"x": 0.0, "k": "a"}])
+        assert (none, taken) == (None, None) and config == plain, seed
+
+
+def test_candidates_are_ignored_while_tpe_still_samples_at_random():
+    from promptbreeder.genomes.hpo.baselines import TPE_STARTUP_TRIALS
+
+    config, _, taken = told_tpe(0, n=TPE_STARTUP_TRIALS - 1).ask_with_state([{"x": 0.7, "k": "b"}])
+    assert taken is None
+
+
+@pytest.mark.parametrize("name", ["cmaes", "gp", "qmc"])
+def test_samplers_without_that_acquisition_refuse_candidates(name):
+    with pytest.raises(ValueError, match=f"{name} cannot score outside candidates; only tpe can"):
+        make_searcher(name, LINE, 0).ask_with_state([{"x": 0.5, "k": "a"}])

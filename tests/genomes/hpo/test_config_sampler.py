@@ -3,6 +3,7 @@ is asked, and a run stopped after any generation continues to the state an unint
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 
@@ -93,3 +94,122 @@ def test_cma_es_keeps_its_search_distribution_across_breeds(tmp_path):
     states = [e.get("sampler_state") or {} for e in final["evaluations"]]
     assert any(any(key.startswith("cma:optimizer") for key in state) for state in states)
     assert max(state.get("cma:generation", 0) for state in states) >= 2
+
+
+# -- the hybrid: the LLM's candidates compete with TPE's draws under TPE's acquisition ---------------------
+
+
+def near_optimum(request) -> dict:
+    """A config_propose reply close to the toy's optimum (x 0.3, y 0.6, n 8, kind b), varied by the seed."""
+    s = request.seed
+    return {"P0": f"{0.3 + (s % 7 - 3) / 100:.2f}\n", "P1": f"{0.6 + (s % 5 - 2) / 100:.2f}\n",
+            "P2": f"{8 + s % 3 - 1}\n", "P3": "b"}
+
+
+def far_from_optimum(request) -> dict:
+    s = request.seed
+    return {"P0": f"{0.95 + (s % 5) / 100:.2f}\n", "P1": f"{(s % 5) / 100:.2f}\n", "P2": "32\n", "P3": "a"}
+
+
+def hybrid(tmp_path, propose, seed, generations=8, share=1.0, store=None):
+    config = RunConfig(task="toy", population_size=6, evolution_generations=generations, seed=seed)
+    store = store or RunStore.create(tmp_path, config.to_dict())
+    holder: dict = {}
+
+    def responder(request):
+        assert request.name == "config_propose", request.name
+        complete = len(holder["genome"].evaluations)
+        assert complete >= 10, f"the LLM was asked with {complete} evaluations: TPE would not look at its answer"
+        return propose(request)
+
+    backend = FakeBackend(responder=responder)
+    genome = ConfigGenome(config, "Tune a toy.", SPACE, toy_score, backend=backend, query_text=package_query_text,
+                          options=ConfigOptions(warm_start="random", proposal="none", surrogate="none",
+                                                sampler="tpe", llm_candidates=share, num_candidates=3))
+    holder["genome"] = genome
+    return Breeder(config, genome, store=store, log_line=lambda line: None), backend
+
+
+def test_tpe_takes_the_llms_candidates_when_its_acquisition_rates_them_and_not_otherwise(tmp_path):
+    taken = {}
+    for name, propose in (("near", near_optimum), ("far", far_from_optimum)):
+        chosen = []
+        for seed in range(4):
+            breeder, backend = hybrid(tmp_path / f"{name}{seed}", propose, seed)
+            final = breeder.run()
+            assert backend.requests, "the LLM was asked once TPE had its start-up trials"
+            evaluated = {SPACE.key(e["config"]) for e in final["evaluations"]}
+            proposed = [SPACE.coerce({p.name: propose(r)[f"P{i}"] for i, p in enumerate(SPACE.params)})
+                        for r in backend.requests]
+            chosen.append(sum(SPACE.key(c) in evaluated for c in proposed))
+        taken[name] = chosen
+    # near the optimum TPE's density of good configurations is high: its candidates win some draws
+    assert sum(taken["near"]) >= 4 and all(n >= 1 for n in taken["near"]), taken
+    assert sum(taken["far"]) < sum(taken["near"]), taken
+
+
+def test_a_hybrid_run_continues_where_it_stopped(tmp_path):
+    whole, _ = hybrid(tmp_path / "whole", near_optimum, seed=3)
+    whole = whole.run()
+    first, _ = hybrid(tmp_path / "stopped", near_optimum, seed=3, generations=4)
+    first.run()
+    continued, _ = hybrid(tmp_path / "unused", near_optimum, seed=3, store=first.store)
+    assert continued.run() == whole
+
+
+def test_without_the_hybrid_the_tpe_run_draws_what_it_drew_before(tmp_path):
+    """llm_candidates 0 sends no query and leaves the run's random stream as a plain TPE run's."""
+    plain = run(tmp_path / "plain", "tpe", seed=2).run()
+    breeder, backend = hybrid(tmp_path / "zero", near_optimum, seed=2, generations=4, share=0.0)
+    assert breeder.run() == plain and not backend.requests
+
+
+def test_candidates_need_a_sampler_that_can_score_them(tmp_path):
+    from types import SimpleNamespace
+
+    from promptbreeder.errors import ConfigError
+    from promptbreeder.genomes.hpo.kind import HPO
+    from promptbreeder.genomes.hpo.task import ConfigTask
+
+    assert ConfigOptions(sampler="tpe", llm_candidates=0.5).problem() is None
+    assert ConfigOptions(llm_candidates=0.0).problem() is None
+    field, expected = ConfigOptions(sampler="gp", llm_candidates=0.5).problem()
+    assert field == "llm_candidates" and "tpe" in expected and "'gp'" in expected
+    task = ConfigTask(name="toy", dir=tmp_path, description="Tune a toy.", space=SPACE, objective_spec={},
+                      objective=toy_score, options=ConfigOptions(sampler="tpe", llm_candidates=0.25))
+    day_care = SimpleNamespace(query_text=lambda name, task_name: package_query_text(name))
+    with pytest.raises(ConfigError, match=r"--sampler cmaes: task toy's config_options.llm_candidates must be 0"):
+        HPO.build(RunConfig(task="toy", sampler="cmaes"), day_care, task, FakeBackend())
+
+
+def test_the_report_leaves_out_the_samplers_state(tmp_path):
+    breeder = run(tmp_path, "cmaes", seed=1, generations=6)
+    final = breeder.run()
+    assert any("sampler_state" in e for e in final["evaluations"]), "the state is kept for resuming"
+    assert breeder.report() == json.loads((breeder.store.folder / "report.json").read_text())
+    report = breeder.report()
+    entries = [report["best"], *report["top"]]
+    assert entries and not any("sampler_state" in e for e in entries)
+
+
+@pytest.mark.integration
+def test_the_hybrid_asks_the_real_model_for_candidates_that_tpe_weighs(real_backend):
+    from itertools import count
+
+    from promptbreeder.backends.fake import Recorder
+
+    recorder = Recorder(real_backend)
+    genome = ConfigGenome(None, "Tune x, y, n and kind of a toy model.", SPACE, toy_score, backend=recorder,
+                          query_text=package_query_text,
+                          options=ConfigOptions(warm_start="random", proposal="none", surrogate="none", sampler="tpe",
+                                                llm_candidates=1.0, num_candidates=2))
+    rng, ids = random.Random(0), count()
+    population, _ = genome.create([f"u{i}" for i in range(12)], rng)
+    genome.score([(population, None)], 0)
+    births = genome.breed(population[:2], population, 1, lambda: f"c{next(ids)}", rng)
+    replies = list(recorder.transcript.values())
+    assert len(replies) >= 3, "most of the 4 proposal queries came back"
+    configs = [SPACE.coerce({p.name: reply[f"P{i}"] for i, p in enumerate(SPACE.params)}) for reply in replies]
+    assert all(c is not None and not SPACE.problems(c) for c in configs), replies
+    assert [b.tried for b in births] == [["sampler", "llm_proposal"]] * 2
+    assert all(b.operator in ("sampler", "llm_proposal") and not SPACE.problems(b.child.config) for b in births)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import random
 import shutil
 import statistics
@@ -98,6 +99,12 @@ def run_settings(method: str, budget: int, surrogate: str) -> dict:
 
 
 def run_key(method: str, task: str, seed: int, settings: dict) -> str:
+    """Options at ConfigOptions' current defaults are left out of the key: a row saved before an option existed
+    (so ran as its default does) matches a run now, and one saved at a default that has since changed does not."""
+    defaults = dataclasses.asdict(ConfigOptions())
+    if "options" in settings:
+        settings = settings | {"options": {k: v for k, v in settings["options"].items()
+                                           if k not in defaults or v != defaults[k]}}
     return json.dumps([method, task, seed, settings], sort_keys=True)
 
 
@@ -237,13 +244,24 @@ def report(done: dict, tasks: dict, args, out: Path) -> None:
         lines.append(f"| {method} | {mean:.3f} | [{low:.3f}, {high:.3f}] | {len(finals)} | {seconds:.1f} |")
     lines += ["", "Per task (mean regret over seeds):", "", "| task | " + " | ".join(args.methods) + " |",
               "|---|" + "---|" * len(args.methods)]
+    per_task: dict[str, dict[str, float]] = {}
     for name in tasks:
         cells = []
         for method in args.methods:
             finals = [normalised_regret(best_so_far(r["curve"]), best[name], references[name])[-1]
                       for r in rows if r["task"] == name and r["method"] == method and r["curve"]]
+            if finals:
+                per_task.setdefault(method, {})[name] = statistics.fmean(finals)
             cells.append(f"{statistics.fmean(finals):.3f}" if finals else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if "random" in per_task:  # the worst-case guard: a default must not lose to random search on any task
+        lines += ["", "Tasks where a method's mean regret is above random search's:", ""]
+        for method in args.methods:
+            if method == "random" or method not in per_task:
+                continue
+            worse = [f"{name} ({value:.3f} vs {per_task['random'][name]:.3f})"
+                     for name, value in per_task[method].items() if value > per_task["random"].get(name, math.inf)]
+            lines.append(f"- {method}: {len(worse)} of {len(per_task[method])}" + (f": {', '.join(worse)}" if worse else ""))
     table = "\n".join(lines) + "\n"
     (out / "table.md").write_text(table)
     print(table)

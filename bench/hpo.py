@@ -37,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +109,9 @@ def run_key(method: str, task: str, seed: int, settings: dict) -> str:
     return json.dumps([method, task, seed, settings], sort_keys=True)
 
 
-def run_ours(task, day_care, seed: int, budget: int, backend, options: ConfigOptions) -> list[float]:
+def run_ours(task, day_care, seed: int, budget: int, backend, options: ConfigOptions) -> tuple[list[float], dict]:
+    """The run's scores in evaluation order, and how many children each operator made (from the run's events:
+    for the hybrid, `llm_proposal` counts the LLM configurations TPE took)."""
     scores: list[float] = []
 
     def objective(config):
@@ -134,9 +137,10 @@ def run_ours(task, day_care, seed: int, budget: int, backend, options: ConfigOpt
                 stall = stall + 1 if len(scores) == before else 0
         except Budget:
             pass
+        operators = Counter(e["operator"] for e in store.events() if e["event"] == "tournament" and e["operator"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return scores
+    return scores, dict(sorted(operators.items()))
 
 
 def run_baseline(task, method: str, seed: int, budget: int) -> list[float]:
@@ -188,6 +192,7 @@ def main() -> None:
                 if key in done:
                     continue
                 began = time.perf_counter()
+                operators = None
                 if method in BASELINES:
                     curve = run_baseline(task, method, seed, args.budget)
                 else:
@@ -197,9 +202,11 @@ def main() -> None:
 
                         backend = LMQLLocalBackend(resolve_model(MODEL).local_dir())
                     options = method_options(method, args.surrogate)
-                    curve = run_ours(task, day_care, seed, args.budget, backend, options)
+                    curve, operators = run_ours(task, day_care, seed, args.budget, backend, options)
                 row = {"method": method, "task": name, "seed": seed, "budget": args.budget,
                        "settings": settings[method], "curve": curve, "seconds": round(time.perf_counter() - began, 2)}
+                if operators is not None:
+                    row["operators"] = operators
                 with runs_file.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
                 done[key] = row

@@ -64,6 +64,7 @@ HYBRID_CANDIDATES = 4
 MODEL = "smollm2-135m"
 POPULATION = 6  # 6 evaluations to start, then up to 3 new ones per generation
 REFERENCE_SAMPLES = 64
+OPTION_DEFAULTS = dataclasses.asdict(ConfigOptions())  # left out of the resume key (run_key)
 
 
 class Budget(BaseException):
@@ -102,10 +103,9 @@ def run_settings(method: str, budget: int, surrogate: str) -> dict:
 def run_key(method: str, task: str, seed: int, settings: dict) -> str:
     """Options at ConfigOptions' current defaults are left out of the key: a row saved before an option existed
     (so ran as its default does) matches a run now, and one saved at a default that has since changed does not."""
-    defaults = dataclasses.asdict(ConfigOptions())
     if "options" in settings:
         settings = settings | {"options": {k: v for k, v in settings["options"].items()
-                                           if k not in defaults or v != defaults[k]}}
+                                           if k not in OPTION_DEFAULTS or v != OPTION_DEFAULTS[k]}}
     return json.dumps([method, task, seed, settings], sort_keys=True)
 
 

@@ -20,6 +20,7 @@ Contract
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from typing import Callable, Protocol, Sequence, runtime_checkable
@@ -82,6 +83,7 @@ CANDIDATE_SAMPLERS = ("tpe",)  # the samplers that score outside candidates by t
 TPE_STARTUP_TRIALS = 10  # Optuna's default: TPE samples at random (and ignores candidates) until this many complete
 
 
+@functools.cache  # one class, not one per breed
 def _tpe_with_candidates():
     """Optuna's TPESampler, to which a caller may hand outside candidates for its next sample.
 

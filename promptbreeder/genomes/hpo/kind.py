@@ -37,17 +37,12 @@ class HpoKind(GenomeKind):
               cache: CallCache | None = None) -> Genome:
         from promptbreeder.genomes.hpo.genome import ConfigGenome
 
-        # the flags, where given, override the task folder's config_options
-        flags = {name: getattr(config, name) for name in ("acq_strategy", "surrogate", "sampler")
-                 if getattr(config, name)}
-        options = dataclasses.replace(task.options, **flags)
-        problem = options.problem()
-        if problem:  # the task's options were valid together: a flag broke them
-            raise ConfigError(f"{', '.join(f'--{k} {v}' for k, v in flags.items())}: task {task.name}'s"
-                              f" config_options.{problem[0]} must be {problem[1]}")
         return ConfigGenome(config, task.description, task.space, task.objective, backend=backend,
                             query_text=lambda name: day_care.query_text(name, task.name), direction=task.direction,
-                            decoder=config.decoder_override or task.decoder, options=options)
+                            decoder=config.decoder_override or task.decoder, options=_options(config, task))
+
+    def check_config(self, config: RunConfig, task: ConfigTask) -> None:
+        _options(config, task)
 
     def size(self, task: ConfigTask) -> int:
         return len(task.space)
@@ -68,6 +63,18 @@ class HpoKind(GenomeKind):
         from promptbreeder.genomes.hpo.genome import format_report
 
         return format_report(report, _format_config(space))
+
+
+def _options(config: RunConfig, task: ConfigTask) -> Any:
+    """The task folder's config_options with the flags that are given over them; a ConfigError when a flag
+    makes them unusable together (the task file's own were checked when it was loaded)."""
+    flags = {name: getattr(config, name) for name in ("acq_strategy", "surrogate", "sampler") if getattr(config, name)}
+    options = dataclasses.replace(task.options, **flags)
+    problem = options.problem()
+    if problem:
+        raise ConfigError(f"{', '.join(f'--{k} {v}' for k, v in flags.items())}: task {task.name}'s"
+                          f" config_options.{problem[0]} must be {problem[1]}")
+    return options
 
 
 def _space_or_none(spec: Any) -> Any:

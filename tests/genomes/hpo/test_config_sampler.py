@@ -180,6 +180,8 @@ def test_candidates_need_a_sampler_that_can_score_them(tmp_path):
     day_care = SimpleNamespace(query_text=lambda name, task_name: package_query_text(name))
     with pytest.raises(ConfigError, match=r"--sampler cmaes: task toy's config_options.llm_candidates must be 0"):
         HPO.build(RunConfig(task="toy", sampler="cmaes"), day_care, task, FakeBackend())
+    with pytest.raises(ConfigError, match=r"--sampler cmaes: task toy's config_options.llm_candidates must be 0"):
+        HPO.check_config(RunConfig(task="toy", sampler="cmaes"), task)  # the CLI's check, before any run folder
 
 
 def test_the_report_leaves_out_the_samplers_state(tmp_path):

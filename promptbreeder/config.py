@@ -83,18 +83,21 @@ class RunConfig:
         choices=("uniform", "bandit"))  # the policies of promptbreeder/genomes/prompt/operators/selection.py
     acq_strategy: str | None = _setting(
         None, "config genome (HPO): the acquisition that ranks a child's candidates on the surrogate: 'ei' (expected"
-        " improvement) or 'ucb' (upper confidence bound)", choices=("ei", "ucb"),
+        " improvement) or 'ucb' (upper confidence bound); used without a sampler", choices=("ei", "ucb"),
         default_text="default: the task's config_options, else ei")
     surrogate: str | None = _setting(
         None, "config genome (HPO): what predicts a candidate's score before it is evaluated: 'forest' (a tree"
         " ensemble on the evaluations, no model cost), 'llm' (LLAMBO's discriminative surrogate: the LLM predicts"
         " it), 'generative' (LLAMBO's generative one: the LLM classes it as among the best quarter or not) or 'none'",
-        choices=("forest", "llm", "generative", "none"), default_text="default: the task's config_options, else forest")
+        choices=("forest", "llm", "generative", "none"), default_text="default: the task's config_options, else none"
+        " (used without a sampler: --sampler none)")
     sampler: str | None = _setting(
         None, "config genome (HPO): an Optuna sampler proposes every child from all evaluations so far, in place of"
-        " the LLM, the surrogate and perturbation: 'tpe', 'cmaes', 'gp' (Gaussian process) or 'qmc' (Sobol points);"
-        " the start units too unless the task's warm_start is 'llm'", choices=("tpe", "cmaes", "gp", "qmc"),
-        default_text="default: the task's config_options, else none")
+        " the LLM, the surrogate and perturbation: 'tpe', 'cmaes', 'gp' (Gaussian process) or 'qmc' (Sobol points),"
+        " the start units too unless the task's warm_start is 'llm'; 'none': the LLM/GA proposals (LLAMBO's, with"
+        " the task's proposal and surrogate). With a sampler, population_size 2 proposes one child per generation,"
+        " each seeing every evaluation before it", choices=("tpe", "cmaes", "gp", "qmc", "none"),
+        default_text="default: the task's config_options, else gp")
     start_from_seed_prompts: bool = _setting(
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"

@@ -31,7 +31,9 @@ def day_care(tmp_path, add_toy_hpo_task):
     folder.mkdir()
     for name in ("mutation_prompts.json", "thinking_styles.json"):
         shutil.copy(ROOT / "day_care" / name, folder / name)
-    add_toy_hpo_task(folder, TASK, MODULE, num_candidates=3, surrogate_samples=2)  # objective in tmp_path/modules
+    # LLAMBO's options (the default is a sampler, which asks no model): these tests follow the model's queries
+    add_toy_hpo_task(folder, TASK, MODULE, num_candidates=3, surrogate_samples=2, sampler=None, warm_start="llm",
+                     proposal="llm", surrogate="forest")  # objective in tmp_path/modules
     code_task = folder / "code_task"
     shutil.copytree(ROOT / "day_care" / "arithmetic_1_digit_addition", code_task)
     data = json.loads((code_task / "task_description.json").read_text())
@@ -143,11 +145,15 @@ def test_the_shipped_sklearn_task_runs(monkeypatch, tmp_path):
                 [10 + s % 20, 1 + s % 8, 0.05 + (s % 10) / 100, 0.05, 0.02, 0.3 + (s % 7) / 10])}
         return {"SCORE": "0.9\n"}
 
-    text, _ = run_with(monkeypatch, config(day_care, task="hpo_random_forest_wine", evolution_generations=1),
-                       responder=world)
-    report = json.loads((day_care / "hpo_random_forest_wine" / "runs" / "run_1" / "report.json").read_text())
+    text, backend = run_with(monkeypatch, config(day_care, task="hpo_random_forest_wine", evolution_generations=1),
+                             responder=world)
+    run_dir = day_care / "hpo_random_forest_wine" / "runs" / "run_1"
+    report = json.loads((run_dir / "report.json").read_text())
     assert 0.5 < report["best"]["score"] <= 1.0, "a sensible random forest beats chance on wine"
     assert "configurations evaluated (maximize)" in text
+    # the shipped task has no config_options: the default, Optuna's GP sampler on our engine, asks no model
+    assert backend.requests == []
+    assert {e["operator"] for e in events(run_dir) if e["event"] == "tournament"} == {"sampler"}
 
 
 def test_the_command_line_runs_an_hpo_task(monkeypatch, day_care, capsys):

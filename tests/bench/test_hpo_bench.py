@@ -35,6 +35,8 @@ def test_the_key_holds_the_config_genome_options_of_our_methods():
     assert settings["options"]["proposal"] == "none" and settings["population"] == hpo.POPULATION
     assert "options" not in hpo.run_settings("tpe", 30, "forest")  # baselines have no genome options
     assert hpo.run_settings("llambo", 30, "forest")["model"] == hpo.MODEL
+    # a sampler on our engine runs one child per generation, and the key says so
+    assert hpo.run_settings("ours_gp", 30, "forest")["population"] == hpo.SAMPLER_POPULATION != hpo.POPULATION
 
 
 def test_rows_of_other_settings_are_not_reported(tmp_path, monkeypatch):

@@ -80,7 +80,9 @@ def test_an_hpo_dry_run_simulates_with_a_stand_in_and_times_the_objective_once(m
         shutil.copy(ROOT / "day_care" / name, folder / name)
     (folder / "toy" / "task_description.json").write_text(json.dumps({
         "task_description": "Tune x.", "genome": "config", "search_space": {"x": {"type": "float", "low": 0, "high": 1}},
-        "objective": {"type": "python", "function": f"{module}:score"}}))
+        "objective": {"type": "python", "function": f"{module}:score"},
+        # LLAMBO's proposals, which ask the model (the default sampler asks none)
+        "config_options": {"sampler": None, "warm_start": "llm", "proposal": "llm", "surrogate": "forest"}}))
     cfg = resolve_config({"task": "toy", "day_care_dir": str(folder), "population_size": 4,
                           "evolution_generations": 3, "dry_run": True}, None)
     monkeypatch.setattr(app, "create_backend", lambda c, spec=None: FakeBackend(responder=KINDS["config"].plausible_reply))

@@ -19,7 +19,7 @@ import random
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from promptbreeder.backends.base import Backend, DecoderOptions
-from promptbreeder.genomes.hpo.genome import ConfigGenome, ConfigOptions, ConfigUnit, format_report
+from promptbreeder.genomes.hpo.genome import LLAMBO, ConfigGenome, ConfigUnit, format_report
 from promptbreeder.genomes.hpo.regret import bootstrap_ci
 from promptbreeder.genomes.hpo.space import SearchSpace
 from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
@@ -158,4 +158,4 @@ def generation_genome(config: "RunConfig", day_care: "DayCareView", task: Task, 
                    f" with the prompt {prompt.task_prompt!r}.")
     return GenerationGenome(config, description, space, objective, backend=backend,
                             query_text=lambda name: day_care.query_text(name, task.name), decoder=task.decoder,
-                            options=ConfigOptions(num_candidates=2), objective_asks_model=True, compare=compare)
+                            options=LLAMBO, objective_asks_model=True, compare=compare)

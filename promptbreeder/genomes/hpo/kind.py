@@ -69,10 +69,13 @@ def _options(config: RunConfig, task: ConfigTask) -> Any:
     """The task folder's config_options with the flags that are given over them; a ConfigError when a flag
     makes them unusable together (the task file's own were checked when it was loaded)."""
     flags = {name: getattr(config, name) for name in ("acq_strategy", "surrogate", "sampler") if getattr(config, name)}
+    shown = dict(flags)
+    if flags.get("sampler") == "none":  # the flag's word for "no sampler": the LLM/GA proposals
+        flags["sampler"] = None
     options = dataclasses.replace(task.options, **flags)
     problem = options.problem()
     if problem:
-        raise ConfigError(f"{', '.join(f'--{k} {v}' for k, v in flags.items())}: task {task.name}'s"
+        raise ConfigError(f"{', '.join(f'--{k} {v}' for k, v in shown.items())}: task {task.name}'s"
                           f" config_options.{problem[0]} must be {problem[1]}")
     return options
 

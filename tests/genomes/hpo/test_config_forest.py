@@ -6,6 +6,7 @@ model-free GA with the forest beats random search at the same number of evaluati
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import statistics
 
@@ -16,7 +17,7 @@ from promptbreeder.config import RunConfig
 from promptbreeder.package_queries import package_query_text
 from promptbreeder.evolution import Breeder
 from promptbreeder.genomes.hpo import genome as config_module
-from promptbreeder.genomes.hpo.genome import ConfigGenome, ConfigOptions, ConfigUnit
+from promptbreeder.genomes.hpo.genome import LLAMBO, ConfigGenome, ConfigOptions, ConfigUnit
 from promptbreeder.genomes.hpo.space import SearchSpace
 from promptbreeder.store.run_store import RunStore
 
@@ -45,7 +46,7 @@ def make_genome(proposals=(), **options):
 
     backend = FakeBackend(responder=respond)
     genome = ConfigGenome(None, "Tune a toy.", SPACE, toy_score, backend=backend, query_text=package_query_text,
-                          options=ConfigOptions(**({"surrogate": "forest"} | options)))
+                          options=dataclasses.replace(LLAMBO, **({"surrogate": "forest"} | options)))
     return genome, backend
 
 

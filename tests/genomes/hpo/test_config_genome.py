@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import dataclasses
 import random
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from promptbreeder.config import RunConfig
 from promptbreeder.package_queries import package_query_text
 from promptbreeder.evolution import Breeder
 from promptbreeder.genomes.hpo import genome as config_module
-from promptbreeder.genomes.hpo.genome import HISTORY_WINDOW, ConfigGenome, ConfigOptions, ConfigUnit
+from promptbreeder.genomes.hpo.genome import HISTORY_WINDOW, LLAMBO, ConfigGenome, ConfigOptions, ConfigUnit
 from promptbreeder.genomes.hpo.space import SearchSpace
 from promptbreeder.store.run_store import RunStore
 
@@ -103,7 +104,7 @@ def make_genome(world=None, objective=None, direction="maximize", **options):
     backend = Backend(world if world is not None else World())
     genome = ConfigGenome(None, DESCRIPTION, SPACE, objective if objective is not None else Objective(),
                           backend=backend, query_text=package_query_text, direction=direction,
-                          options=ConfigOptions(**options))
+                          options=dataclasses.replace(LLAMBO, **options))
     return genome, backend
 
 
@@ -178,7 +179,7 @@ def test_the_range_label_uses_the_bounds_as_written():
                                    "flag": {"type": "categorical", "choices": [True, False, None]}})
     backend = Backend(lambda r: {"P0": "0.01\n", "P1": "False"})
     genome = ConfigGenome(None, DESCRIPTION, space, Objective(lambda c: c["lr"]), backend=backend,
-                          query_text=package_query_text)
+                          query_text=package_query_text, options=LLAMBO)
     units, events = genome.create(["u0"], random.Random(0))
     assert '"lr (1e-05 to 0.1): [P0]"' in backend.requests[0].query
     assert backend.requests[0].inputs["choices_1"] == ["True", "False", "None"]
@@ -715,7 +716,7 @@ def test_the_generative_surrogate_classes_candidates_on_the_real_model(real_back
 
     recorder = Recorder(real_backend)
     genome = ConfigGenome(None, DESCRIPTION, SPACE, Objective(), backend=recorder, query_text=package_query_text,
-                          options=ConfigOptions(surrogate="generative", num_candidates=3, surrogate_samples=3))
+                          options=dataclasses.replace(LLAMBO, surrogate="generative", num_candidates=3, surrogate_samples=3))
     population, _ = genome.create([f"u{i}" for i in range(4)], random.Random(0))
     genome.score([(population, None)], 0)
     births = genome.breed(population[:2], population, 1, id_counter(), random.Random(1))

@@ -59,8 +59,8 @@ def test_the_shipped_random_forest_task_loads_as_a_config_task():
         "random_forest", "wine", 3, 0)
     assert task.decoder == DecoderOptions.parse("sample(temperature=0.8)")
     assert task.options == ConfigOptions()
-    assert (task.options.warm_start, task.options.num_candidates, task.options.surrogate,
-            task.options.surrogate_samples, task.options.acq_strategy) == ("llm", 2, "forest", 3, "ei")
+    assert (task.options.warm_start, task.options.proposal, task.options.surrogate, task.options.sampler) == (
+        "random", "none", "none", "gp"), "the default: Optuna's GP sampler on our engine, no model query"
 
 
 def test_the_shipped_objective_scores_a_configuration():
@@ -94,12 +94,12 @@ def test_options_direction_decoder_and_a_python_objective(task_dir, tmp_path, mo
         "objective": {"type": "python", "function": "toy_objectives_for_config_task:quadratic"},
         "direction": "minimize", "decoder_options": "argmax",
         "config_options": {"warm_start": "random", "num_candidates": 8, "surrogate": "none", "surrogate_samples": 5,
-                           "acq_strategy": "ucb", "ucb_kappa": 2.5, "target_margin": 0.2},
+                           "acq_strategy": "ucb", "ucb_kappa": 2.5, "target_margin": 0.2, "sampler": None},
     })
     task = load_task_folder(task_dir)
     assert task.direction == "minimize" and task.decoder == DecoderOptions.parse("argmax")
     assert task.options == ConfigOptions(warm_start="random", num_candidates=8, surrogate="none", surrogate_samples=5,
-                                         acq_strategy="ucb", ucb_kappa=2.5, target_margin=0.2)
+                                         acq_strategy="ucb", ucb_kappa=2.5, target_margin=0.2, sampler=None)
     assert task.objective({"x": 0.5}) == pytest.approx(0.04)
     assert task.objective.__name__ == "quadratic"
 
@@ -167,6 +167,10 @@ CASES = [
     ("unknown_option", options(candidates=4), "$.config_options.candidates", "unknown key 'candidates'"),
     ("bad_acq_strategy", options(acq_strategy="pi"), "$.config_options.acq_strategy",
      "expected one of ei, ucb (got 'pi')"),
+    ("surrogate_beside_sampler", options(surrogate="forest"), "$.config_options.surrogate",
+     "expected 'none' while sampler 'gp' proposes every child (sampler: null, or the flag --sampler none"),
+    ("ucb_beside_sampler", options(sampler="tpe", acq_strategy="ucb"), "$.config_options.acq_strategy",
+     "expected 'ei' while sampler 'tpe' proposes every child"),
     ("bad_warm_start", options(warm_start="zero"), "$.config_options.warm_start", "expected one of llm, random"),
     ("bad_proposal", options(proposal="random"), "$.config_options.proposal", "expected one of llm, none"),
     ("bad_surrogate", options(surrogate="gp"), "$.config_options.surrogate", "expected one of forest, llm, generative, none"),
@@ -262,6 +266,27 @@ def test_the_acq_strategy_and_surrogate_flags_override_the_tasks_config_options(
     task = day_care.task("hpo_svm_wine")
     plain = build_genome(RunConfig(task=task.name), day_care, task, FakeBackend())
     assert (plain.options.acq_strategy, plain.options.surrogate) == (task.options.acq_strategy, task.options.surrogate)
-    flagged = build_genome(RunConfig(task=task.name, acq_strategy="ucb", surrogate="llm"), day_care, task, FakeBackend())
-    assert (flagged.options.acq_strategy, flagged.options.surrogate) == ("ucb", "llm")
+    flagged = build_genome(RunConfig(task=task.name, acq_strategy="ucb", surrogate="llm", sampler="none"), day_care,
+                           task, FakeBackend())
+    assert (flagged.options.acq_strategy, flagged.options.surrogate, flagged.options.sampler) == ("ucb", "llm", None)
     assert flagged.options.num_candidates == task.options.num_candidates, "the other options stay the task's"
+
+
+@pytest.mark.parametrize("flags, field", [({"surrogate": "forest"}, "surrogate"), ({"acq_strategy": "ucb"}, "acq_strategy")])
+def test_a_surrogate_flag_beside_the_default_sampler_is_a_one_line_error_before_any_run_folder(flags, field):
+    """The default sampler proposes every child: a surrogate setting would be silently ignored, so it is refused,
+    naming the flag, the option and how to select the proposals that use it."""
+    from promptbreeder.config import RunConfig
+    from promptbreeder.daycare import load_day_care
+    from promptbreeder.errors import ConfigError
+    from promptbreeder.genomes.hpo.kind import HPO
+
+    day_care = load_day_care(Path(__file__).resolve().parents[3] / "day_care")
+    task = day_care.task("hpo_svm_wine")
+    flag = next(iter(flags.items()))
+    with pytest.raises(ConfigError, match=rf"--{flag[0]} {flag[1]}: task hpo_svm_wine's config_options.{field} must be"
+                                          r" .* while sampler 'gp' proposes every child \(sampler: null, or the flag"
+                                          r" --sampler none"):
+        HPO.check_config(RunConfig(task=task.name, **flags), task)
+    HPO.check_config(RunConfig(task=task.name, sampler="none", **flags), task)  # the LLM/GA path takes it
+

@@ -69,6 +69,8 @@ POPULATION = 6  # the GA methods: 6 evaluations to start, then up to 3 new ones 
 SAMPLER_POPULATION = 2
 REFERENCE_SAMPLES = 64
 OPTION_DEFAULTS = dataclasses.asdict(ConfigOptions())  # left out of the resume key (run_key)
+# what a run did before an option existed: a row saved then lacks the option, and ran as this value does
+OPTIONS_BEFORE_THEY_EXISTED = {"sampler": None, "llm_candidates": 0.0}
 
 
 class Budget(BaseException):
@@ -110,10 +112,13 @@ def run_settings(method: str, budget: int, surrogate: str) -> dict:
 
 
 def run_key(method: str, task: str, seed: int, settings: dict) -> str:
-    """Options at ConfigOptions' current defaults are left out of the key: a row saved before an option existed
-    (so ran as its default does) matches a run now, and one saved at a default that has since changed does not."""
+    """A row saved before an option existed ran as OPTIONS_BEFORE_THEY_EXISTED says, so it matches a run with
+    that value now; options at ConfigOptions' current defaults are then left out of the key, so a row saved
+    before an option existed at its default matches a run now, and one saved at a default that has since
+    changed does not."""
     if "options" in settings:
-        settings = settings | {"options": {k: v for k, v in settings["options"].items()
+        options = OPTIONS_BEFORE_THEY_EXISTED | settings["options"]
+        settings = settings | {"options": {k: v for k, v in options.items()
                                            if k not in OPTION_DEFAULTS or v != OPTION_DEFAULTS[k]}}
     return json.dumps([method, task, seed, settings], sort_keys=True)
 

@@ -39,6 +39,18 @@ def test_the_key_holds_the_config_genome_options_of_our_methods():
     assert hpo.run_settings("ours_gp", 30, "forest")["population"] == hpo.SAMPLER_POPULATION != hpo.POPULATION
 
 
+def test_a_row_saved_before_an_option_existed_matches_the_value_it_ran_with():
+    """ga_forest's rows predate `sampler`, and ran without one; the default sampler is now gp, and they still
+    match ga_forest (which sets none), while a row of a sampler run at another population does not."""
+    for method in ("ga_forest", "llambo"):
+        settings = hpo.run_settings(method, 30, "forest")
+        old = settings | {"options": {k: v for k, v in settings["options"].items()
+                                      if k not in hpo.OPTIONS_BEFORE_THEY_EXISTED}}
+        assert hpo.run_key(method, "hpo_svm_iris", 0, old) == key(method)
+    settings = hpo.run_settings("ours_gp", 30, "forest")
+    assert hpo.run_key("ours_gp", "hpo_svm_iris", 0, settings | {"population": hpo.POPULATION}) != key("ours_gp")
+
+
 def test_rows_of_other_settings_are_not_reported(tmp_path, monkeypatch):
     """A row written under other settings (an older version) is neither reused nor counted."""
     rows = []

@@ -1,4 +1,5 @@
-"""The HPO genome: hyperparameter configurations, proposed by the LLM the way LLAMBO does (Liu et al. 2024).
+"""The HPO genome: hyperparameter configurations, proposed by an Optuna sampler (by default GP: `ConfigOptions`)
+or by the LLM the way LLAMBO does (Liu et al. 2024; the `LLAMBO` options).
 
 Creation: a zero-shot warm start (the LLM proposes configurations from the task description and the
 search space alone) or uniform random samples (`warm_start`). Every LLM value is written under an LMQL
@@ -87,9 +88,9 @@ class ConfigUnit:
 
 @dataclass(frozen=True)
 class ConfigOptions:
-    """How the config genome proposes configurations. The defaults are the method that won on the 20 test tasks
-    of `bench/hpo.py` (docs/hpo_results.md): Optuna's GP sampler on our engine, no model query. `LLAMBO` holds
-    the LLM-driven settings (`sampler: None`), which a task's `config_options` or the flags can choose."""
+    """How the config genome proposes configurations. The defaults are the best of our engine's methods on both
+    splits of `bench/hpo.py` (docs/hpo_results.md): Optuna's GP sampler, no model query. `LLAMBO` holds the
+    LLM-driven settings (`sampler: None`), which a task's `config_options` or the flags can choose."""
 
     warm_start: str = "random"  # "llm" | "random"
     proposal: str = "none"  # "llm" (LLAMBO candidate sampling) | "none" (GA without a model: perturb and crossover)

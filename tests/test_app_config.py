@@ -138,15 +138,7 @@ def test_the_shipped_sklearn_task_runs(monkeypatch, tmp_path):
         shutil.copy(ROOT / "day_care" / name, day_care / name)
     shutil.copytree(ROOT / "day_care" / "hpo_random_forest_wine", day_care / "hpo_random_forest_wine")
 
-    def world(request):
-        if request.name == "config_propose":
-            s = request.seed
-            return {f"P{i}": f"{v}\n" for i, v in enumerate(
-                [10 + s % 20, 1 + s % 8, 0.05 + (s % 10) / 100, 0.05, 0.02, 0.3 + (s % 7) / 10])}
-        return {"SCORE": "0.9\n"}
-
-    text, backend = run_with(monkeypatch, config(day_care, task="hpo_random_forest_wine", evolution_generations=1),
-                             responder=world)
+    text, backend = run_with(monkeypatch, config(day_care, task="hpo_random_forest_wine", evolution_generations=1))
     run_dir = day_care / "hpo_random_forest_wine" / "runs" / "run_1"
     report = json.loads((run_dir / "report.json").read_text())
     assert 0.5 < report["best"]["score"] <= 1.0, "a sensible random forest beats chance on wine"

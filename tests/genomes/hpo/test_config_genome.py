@@ -10,9 +10,9 @@ way the LMQL patterns produce them ("0.31\\n", "4\\n", "b") and `config_surrogat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import dataclasses
 import random
 from pathlib import Path
 

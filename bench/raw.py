@@ -5,10 +5,17 @@ length only (similar padding together), cut into batches of a given size, and ev
 many tokens as its longest job needs (`min_new_tokens` as well, so each row does the work ours did even
 where the unconstrained model would have stopped). `sweep` tries every batch size and keeps the best,
 so the baseline is raw at its best, not at our batch size.
+
+The machine's speed drifts by 10-30% over minutes (raw's same batch of 32 chat prompts took 15.3, 14.8 and
+11.7 s in one sweep), so timing ours first and raw minutes later compares two machines. `paired` runs
+ours and raw at its best batch size back to back, alternating which goes first, and the ratio is taken
+within each pair (`paired_ratio`: median and bootstrap interval over pairs).
 """
 
 from __future__ import annotations
 
+import random
+import statistics
 import time
 from typing import Callable
 
@@ -85,3 +92,29 @@ def best_of(seconds: dict[int, list[float]]) -> tuple[int, float, float]:
     """(batch size, its best seconds, its repeat 0 seconds) of the fastest batch size."""
     size = min(seconds, key=lambda s: min(seconds[s]))
     return size, min(seconds[size]), seconds[size][0]
+
+
+def paired(ours: Callable[[], float], raw: Callable[[], float], pairs: int,
+           log: Callable[[str], None]) -> list[tuple[float, float]]:
+    """`pairs` (ours seconds, raw seconds), each pair measured back to back; odd pairs run raw first, so a
+    machine speeding up or slowing down within a pair favours neither side."""
+    measured = []
+    for pair in range(pairs):
+        if pair % 2:
+            raw_seconds = raw()
+            ours_seconds = ours()
+        else:
+            ours_seconds = ours()
+            raw_seconds = raw()
+        measured.append((ours_seconds, raw_seconds))
+        log(f"  pair {pair}: ours {ours_seconds:.2f} s, raw {raw_seconds:.2f} s, ratio {raw_seconds / ours_seconds:.2f}")
+    return measured
+
+
+def paired_ratio(measured: list[tuple[float, float]], resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """Median over pairs of raw seconds / ours seconds (> 1: ours is faster) and its 95% bootstrap interval."""
+    ratios = [r / o for o, r in measured]
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples))
+    return statistics.median(ratios), medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]

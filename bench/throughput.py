@@ -14,20 +14,23 @@ the run defaults' client/server batch sizes and chunk size (`RunConfig`) unless 
 
 Raw HF (`bench/raw.py`): the prompts our run rendered (up to the answer), sorted by prompt length, at
 batch sizes 1/8/16/32/all, each row producing as many tokens as ours produced for it (choice likelihood:
-one forward pass per prompt + choice). Its best batch size is the baseline.
+one forward pass per prompt + choice). Its best batch size in that sweep is the baseline.
 
 Warm or cold: queries are compiled and the weights touched before timing (a run pays that once); before
 every repeat of ours the engine's prompt caches are emptied (`HFEngine.reset_caches`), so every repeat is
-cold. Raw has no caches. Each kind prints repeat 0 and the best of `--repeats`; `ratio` = raw's best
-seconds / ours for the same work (> 1: ours is faster). Last line: `ratio=` over all kinds (total raw
-seconds / total ours seconds, best repeats).
-Usage: python bench/throughput.py [--prompts 32] [--tokens 48] [--repeats 3] [--kinds chat shared ...]
+cold. Raw has no caches. The machine's speed drifts over minutes, so after the sweep ours and raw at its
+best batch size run in `--repeats` pairs, back to back (`raw.paired`); per kind, `ratio` = the median over
+pairs of raw's seconds / ours for the same work (> 1: ours is faster) with its 95% bootstrap interval,
+beside the ratio of each side's best and that of repeat 0 (ours' first run, raw's sweep). Last line:
+`ratio=` over all kinds (sum of raw's median seconds / sum of ours').
+Usage: python bench/throughput.py [--prompts 32] [--tokens 48] [--repeats 5] [--kinds chat shared ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -103,7 +106,7 @@ def main() -> None:
     parser.add_argument("--model_name_or_path", default="smollm2-135m")
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=48)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="pairs of ours and raw at its best batch size")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     defaults = RunConfig()  # ours runs as a run with default settings would, unless told otherwise
     parser.add_argument("--client_batch_size", type=int, default=defaults.client_batch_size)
@@ -134,29 +137,32 @@ def main() -> None:
     totals = {"raw": 0.0, "ours": 0.0}
     for kind in args.kinds:
         requests = work[kind](args.prompts)
-        results, first = ours(backend, requests)
-        times = [first]
-        for _ in range(args.repeats - 1):
-            times.append(ours(backend, requests)[1])
+        results, first = ours(backend, requests)  # repeat 0: what raw must then do for the same work
         tokens = sum(r.generated_tokens for r in results)
-        log(f"{kind}: {len(requests)} queries, {tokens} {'scored' if kind == 'choice_likelihood' else 'generated'} tokens; ours: "
-            + ", ".join(f"{t:.2f} s" for t in times))
+        log(f"{kind}: {len(requests)} queries, {tokens} {'scored' if kind == 'choice_likelihood' else 'generated'}"
+            f" tokens; ours repeat 0: {first:.2f} s")
         jobs = raw_work(kind, requests, results)
         measure = raw.score_pairs if kind == "choice_likelihood" else raw.generate_jobs
-        seconds = raw.sweep(lambda size: backend.client.run_in_engine_thread(measure, backend.engine, jobs, size),
-                            args.repeats, log)
-        size, raw_best, raw_first = raw.best_of(seconds)
-        ours_best = min(times)
-        unit = f"{tokens / ours_best:.1f} tok/s vs raw {tokens / raw_best:.1f} tok/s" if kind != "choice_likelihood" else \
-            f"{len(requests) / ours_best:.1f} answers/s vs raw {len(requests) / raw_best:.1f} answers/s"
-        log(f"{kind}: raw's best batch size {size or 'all'}; best of {args.repeats}: ours {ours_best:.2f} s, raw"
-            f" {raw_best:.2f} s ({unit}) ratio={raw_best / ours_best:.2f}; repeat 0: ours {times[0]:.2f} s,"
-            f" raw {raw_first:.2f} s ratio={raw_first / times[0]:.2f}")
-        totals["raw"] += raw_best
-        totals["ours"] += ours_best
+
+        def raw_at(size: int) -> float:
+            return backend.client.run_in_engine_thread(measure, backend.engine, jobs, size)
+
+        size, raw_first, _ = raw.best_of(raw.sweep(raw_at, 1, log))
+        measured = raw.paired(lambda: ours(backend, requests)[1], lambda: raw_at(size), args.repeats, log)
+        median, low, high = raw.paired_ratio(measured)
+        ours_best, raw_best = min(o for o, _ in measured), min(r for _, r in measured)
+        ours_median, raw_median = (statistics.median(side) for side in zip(*measured))
+        unit = f"{tokens / ours_median:.1f} tok/s vs raw {tokens / raw_median:.1f} tok/s" if kind != "choice_likelihood" \
+            else f"{len(requests) / ours_median:.1f} answers/s vs raw {len(requests) / raw_median:.1f} answers/s"
+        log(f"{kind}: raw's best batch size {size or 'all'}; {args.repeats} pairs, medians: ours {ours_median:.2f} s,"
+            f" raw {raw_median:.2f} s ({unit}) ratio={median:.2f} [{low:.2f}, {high:.2f}]; best of each side:"
+            f" {raw_best / ours_best:.2f}; repeat 0: ours {first:.2f} s, raw {raw_first:.2f} s"
+            f" ratio={raw_first / first:.2f}")
+        totals["raw"] += raw_median
+        totals["ours"] += ours_median
     log(f"engine: {backend.engine.stats.as_dict()}")
     backend.close()
-    log(f"all kinds: raw {totals['raw']:.2f} s, ours {totals['ours']:.2f} s")
+    log(f"all kinds (sums of the medians): raw {totals['raw']:.2f} s, ours {totals['ours']:.2f} s")
     log(f"ratio={totals['raw'] / totals['ours']:.2f}")
 
 

@@ -1,13 +1,15 @@
-"""HeapTrimmer: freed heap memory goes back to the OS, at most once per interval."""
+"""HeapTrimmer: freed heap memory goes back to the OS, at most once per interval; objects alive after
+loading leave the collector's generations."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
 import pytest
 
-from promptbreeder.backends.hf.heap import HeapTrimmer
+from promptbreeder.backends.hf.heap import HeapTrimmer, freeze_loaded_objects
 
 
 def test_trims_at_most_once_per_interval():
@@ -53,3 +55,16 @@ def test_freed_heap_memory_goes_back_to_the_os():
     after = _rss_mib()
     assert before - after > 100, (before, after)
     assert len(pinned) == 100_000
+
+
+def test_objects_alive_at_loading_leave_the_collectors_generations():
+    loaded = [{"weights": i} for i in range(3)]  # containers: tracked by the collector
+    assert any(o is loaded for o in gc.get_objects())
+    try:
+        frozen = freeze_loaded_objects()
+        assert frozen == gc.get_freeze_count() > 0
+        assert not any(o is loaded for o in gc.get_objects())  # a full collection no longer walks it
+        made_later = [{}]
+        assert any(o is made_later for o in gc.get_objects())  # what a run makes afterwards is still collected
+    finally:
+        gc.unfreeze()  # the rest of the test session keeps its ordinary collector

@@ -1,4 +1,4 @@
-"""bench/raw.py: the baseline sorts by what a user knows (prompt length) and keeps its best batch size."""
+"""bench/raw.py: the baseline sorts by what a user knows (prompt length) and keeps its best batch size; ours and\nraw are timed in pairs, back to back."""
 
 from __future__ import annotations
 
@@ -60,3 +60,28 @@ def test_sweep_tries_every_batch_size_and_the_best_is_the_fastest():
     assert runs.count(1) == 1  # batch 1 was far behind after repeat 0: not run again
     assert all(runs.count(size) == 2 for size in (8, 16, 32, 0))
     assert raw.best_of(seconds) == (32, 1.1, 1.1)
+
+
+def test_pairs_alternate_which_side_runs_first_and_the_ratio_is_taken_within_each_pair():
+    order = []
+    clock = iter([10.0, 8.0, 20.0, 16.0, 12.0, 12.0])  # the machine slows down and recovers between pairs
+
+    def ours():
+        order.append("ours")
+        return next(clock)
+
+    def raw_side():
+        order.append("raw")
+        return next(clock)
+
+    measured = raw.paired(ours, raw_side, 3, lambda line: None)
+    assert order == ["ours", "raw", "raw", "ours", "ours", "raw"]
+    assert measured == [(10.0, 8.0), (16.0, 20.0), (12.0, 12.0)]  # (ours, raw) whichever ran first
+    median, low, high = raw.paired_ratio(measured)
+    assert median == 1.0  # ratios 0.8, 1.25, 1.0: a drifting machine moves the interval, not the median
+    assert low == 0.8 and high == 1.25
+
+
+def test_the_paired_ratio_s_interval_narrows_with_agreeing_pairs():
+    _, low, high = raw.paired_ratio([(10.0, 11.0)] * 8)
+    assert low == high == 1.1

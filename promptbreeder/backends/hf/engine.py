@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from promptbreeder.backends.hf.heap import HeapTrimmer
+from promptbreeder.backends.hf.heap import HeapTrimmer, freeze_loaded_objects
 from promptbreeder.backends.hf.prefix_cache import CachedPrefix, LiveBatch, PrefixCache, shared_prefixes
 from promptbreeder.backends.hf.rows import Emit, GenerateRow
 from promptbreeder.backends.hf.sampling import BatchSampler
@@ -69,6 +69,7 @@ class HFEngine:
         self.prefix_cache = PrefixCache(0 if sliding else prefix_cache_mb * 2**20)
         self._live: LiveBatch | None = None  # the last batch's cache, kept for LMQL's next call
         self.heap = HeapTrimmer()  # freed buffers of differently sized batches go back to the OS
+        freeze_loaded_objects()  # full collections no longer walk the libraries and the weights
 
     def reset_caches(self) -> None:
         """Forget every computed prompt state: the prefix cache and the last batch's live states (which the

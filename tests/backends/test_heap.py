@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,24 @@ def test_freed_heap_memory_goes_back_to_the_os():
 def test_objects_alive_at_loading_leave_the_collectors_generations():
     loaded = [{"weights": i} for i in range(3)]  # containers: tracked by the collector
     assert any(o is loaded for o in gc.get_objects())
+    cycle = [None]
+    cycle[0] = cycle
+    collected = weakref.finalize(Node(cycle), lambda: None)
+    cycle = None  # garbage now, but only the collector can free it
     try:
         frozen = freeze_loaded_objects()
         assert frozen == gc.get_freeze_count() > 0
         assert not any(o is loaded for o in gc.get_objects())  # a full collection no longer walks it
         made_later = [{}]
         assert any(o is made_later for o in gc.get_objects())  # what a run makes afterwards is still collected
+        assert not collected.alive  # garbage at loading was collected first, not frozen for good
     finally:
         gc.unfreeze()  # the rest of the test session keeps its ordinary collector
+
+
+class Node:
+    """Holds a reference cycle, so it is freed only by the collector (a weakref finalizer can watch it)."""
+
+    def __init__(self, cycle):
+        self.cycle = cycle
+        cycle.append(self)

@@ -36,10 +36,12 @@ def _glibc_malloc_trim() -> Callable[[int], int] | None:
 
 
 def freeze_loaded_objects() -> int:
-    """Move every object the collector tracks now into its permanent generation (`gc.freeze`), so later
-    full collections walk only what was made after loading; the count frozen. Objects that exist at
-    load time (modules, weights, tokenizers) live as long as the process, so nothing collectable is kept
-    from the collector; call it once a model is loaded, not in a loop."""
+    """Collect what is garbage now, then move every object the collector still tracks into its permanent
+    generation (`gc.freeze`), so later full collections walk only what was made after loading; the count
+    frozen. What survives a collection at load time (modules, weights, tokenizers) lives as long as the
+    process, and a cycle frozen then would never be collected: so collect first, and call this when a
+    model has been loaded, not in a loop."""
+    gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
 

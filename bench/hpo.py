@@ -23,7 +23,9 @@ matches: method, task, seed, budget, the method's settings and the package versi
 evaluations in `<out>/regret.png`.
 Tasks come in two splits: `dev` (the 5 tasks the methods' settings were chosen on) and `test` (the other
 20 `hpo_*` tasks of the day care, only ever reported).
-Usage: python bench/hpo.py [--split dev|test] [--budget 30] [--seeds 3] [--tasks ...] [--out DIR]
+The LLM methods run the embedded model unless `--model` names another (a stronger model behind an
+OpenAI-compatible server: `--model openai-compat:<model>@<base url>`); the model is part of their resume key.
+Usage: python bench/hpo.py [--split dev|test] [--budget 30] [--seeds 3] [--tasks ...] [--model M] [--out DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import random
 import shutil
 import statistics
@@ -68,6 +69,7 @@ POPULATION = 6  # the GA methods: 6 evaluations to start, then up to 3 new ones 
 # Optuna's own loop. Chosen on the dev split: ours_gp 0.057 with 3 children per generation, 0.022 with one.
 SAMPLER_POPULATION = 2
 REFERENCE_SAMPLES = 64
+TIE = 1e-9  # regrets this close are equal: the same best score reached by two methods differs by rounding only
 OPTION_DEFAULTS = dataclasses.asdict(ConfigOptions())  # left out of the resume key (run_key)
 # what a run did before an option existed: a row saved then lacks the option, and ran as this value does
 OPTIONS_BEFORE_THEY_EXISTED = {"sampler": None, "llm_candidates": 0.0}
@@ -100,14 +102,15 @@ def population(options: ConfigOptions) -> int:
     return SAMPLER_POPULATION if options.sampler else POPULATION
 
 
-def run_settings(method: str, budget: int, surrogate: str) -> dict:
-    """Everything besides task and seed that decides what a run does: part of its resume key."""
+def run_settings(method: str, budget: int, surrogate: str, model: str = MODEL) -> dict:
+    """Everything besides task and seed that decides what a run does: part of its resume key. `model` (any
+    form `--model_name_or_path` takes) only matters to the LLM methods, so only their key holds it."""
     options = method_options(method, surrogate)
     settings = {"budget": budget, "version": __version__}
     if options is not None:
         settings.update(population=population(options), options=dataclasses.asdict(options))
     if method in LLM_METHODS:
-        settings["model"] = MODEL
+        settings["model"] = model
     return settings
 
 
@@ -158,6 +161,28 @@ def run_ours(task, day_care, seed: int, budget: int, backend, options: ConfigOpt
     return scores, dict(sorted(operators.items()))
 
 
+def model_config(model: str) -> RunConfig:
+    """Settings whose model is `model` (any form `--model_name_or_path` takes), resolved and, for a server,
+    reached now: a form no resolver accepts or a server that does not answer exits with the one-line reason
+    before any run starts."""
+    from promptbreeder.backends import check_reachable
+    from promptbreeder.errors import PromptbreederError
+
+    config = RunConfig(model_name_or_path=model)
+    try:
+        check_reachable(config.model_spec)
+    except PromptbreederError as error:
+        raise SystemExit(f"bench/hpo.py: --model {model}: {error}") from None
+    return config
+
+
+def open_backend(config: RunConfig):
+    """The backend a run with these settings would use: our engine for local weights, a server's client."""
+    from promptbreeder.backends import create_backend
+
+    return create_backend(config)
+
+
 def run_baseline(task, method: str, seed: int, budget: int) -> list[float]:
     searcher = make_searcher(method, task.space, seed, direction=task.direction)
     return [score for _, score in run_search(searcher, task.objective, budget)]
@@ -179,6 +204,10 @@ def main() -> None:
     parser.add_argument("--surrogate", choices=["none", "forest", "llm", "generative"], default="forest",
                         help="llambo's surrogate (ga_forest always uses the forest, ga none)")
     parser.add_argument("--out", default=None, help="default: bench/results/hpo (dev) or bench/results/hpo_test (test)")
+    parser.add_argument("--model", default=MODEL,
+                        help="the LLM methods' model: any form --model_name_or_path takes, e.g. a stronger model"
+                             " behind an OpenAI-compatible server, 'openai-compat:<model>@<base url>'"
+                             f" (default: {MODEL}, the embedded model)")
     parser.add_argument("--report_only", action="store_true", help="table and plot from the runs done so far")
     args = parser.parse_args()
 
@@ -196,8 +225,9 @@ def main() -> None:
                 row = json.loads(line)
                 done[run_key(row["method"], row["task"], row["seed"], row.get("settings", {}))] = row
     tasks = {name: day_care.task(name) for name in args.tasks}
-    settings = {method: run_settings(method, args.budget, args.surrogate) for method in args.methods}
+    settings = {method: run_settings(method, args.budget, args.surrogate, args.model) for method in args.methods}
     backend = None
+    llm_config = model_config(args.model) if set(args.methods) & set(LLM_METHODS) and not args.report_only else None
     started = time.perf_counter()
     # cheapest methods first, then seed by seed over all tasks: an interrupted run leaves whole seeds
     for method in ([] if args.report_only else args.methods):
@@ -212,10 +242,7 @@ def main() -> None:
                     curve = run_baseline(task, method, seed, args.budget)
                 else:
                     if backend is None and method in LLM_METHODS:
-                        from promptbreeder.backends.lmql.backend import LMQLLocalBackend
-                        from promptbreeder.backends.models import resolve_model
-
-                        backend = LMQLLocalBackend(resolve_model(MODEL).local_dir())
+                        backend = open_backend(llm_config)
                     options = method_options(method, args.surrogate)
                     curve, operators = run_ours(task, day_care, seed, args.budget, backend, options)
                 row = {"method": method, "task": name, "seed": seed, "budget": args.budget,
@@ -266,28 +293,44 @@ def report(done: dict, tasks: dict, args, out: Path) -> None:
         lines.append(f"| {method} | {mean:.3f} | [{low:.3f}, {high:.3f}] | {len(finals)} | {seconds:.1f} |")
     lines += ["", "Per task (mean regret over seeds):", "", "| task | " + " | ".join(args.methods) + " |",
               "|---|" + "---|" * len(args.methods)]
-    per_task: dict[str, dict[str, float]] = {}
+    per_seed: dict[str, dict[str, dict[int, float]]] = {}  # method -> task -> seed -> final regret
     for name in tasks:
         cells = []
         for method in args.methods:
-            finals = [normalised_regret(best_so_far(r["curve"]), best[name], references[name])[-1]
-                      for r in rows if r["task"] == name and r["method"] == method and r["curve"]]
+            finals = {r["seed"]: normalised_regret(best_so_far(r["curve"]), best[name], references[name])[-1]
+                      for r in rows if r["task"] == name and r["method"] == method and r["curve"]}
             if finals:
-                per_task.setdefault(method, {})[name] = statistics.fmean(finals)
-            cells.append(f"{statistics.fmean(finals):.3f}" if finals else "-")
+                per_seed.setdefault(method, {})[name] = finals
+            cells.append(f"{statistics.fmean(finals.values()):.3f}" if finals else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if "random" in per_task:  # the worst-case guard: a default must not lose to random search on any task
-        lines += ["", "Tasks where a method's mean regret is above random search's:", ""]
+    if "random" in per_seed:  # the worst-case guard: a default must not lose to random search on any task
+        lines += ["", "Tasks where a method's mean regret is above random search's (the difference's 95% bootstrap"
+                  " interval over seeds, paired by seed; `significant` where it excludes 0):", ""]
         for method in args.methods:
-            if method == "random" or method not in per_task:
-                continue
-            worse = [f"{name} ({value:.3f} vs {per_task['random'][name]:.3f})"
-                     for name, value in per_task[method].items() if value > per_task["random"].get(name, math.inf)]
-            lines.append(f"- {method}: {len(worse)} of {len(per_task[method])}" + (f": {', '.join(worse)}" if worse else ""))
+            if method != "random" and method in per_seed:
+                lines.append(above_random(method, per_seed[method], per_seed["random"]))
     table = "\n".join(lines) + "\n"
     (out / "table.md").write_text(table)
     print(table)
     plot(regrets, args, out / "regret.png")
+
+
+def above_random(method: str, regrets: dict[str, dict[int, float]], random_regrets: dict[str, dict[int, float]]) -> str:
+    """One line: the tasks where `method`'s mean final regret is above random search's, each with the paired
+    difference's interval, and how many of them are significantly above."""
+    worse, significant = [], 0
+    for name, by_seed in regrets.items():
+        seeds = sorted(set(by_seed) & set(random_regrets.get(name, {})))
+        differences = [by_seed[seed] - random_regrets[name][seed] for seed in seeds]
+        if not differences or statistics.fmean(differences) <= TIE:
+            continue
+        mean, low, high = bootstrap_ci(differences)
+        significant += low > TIE
+        worse.append(f"{name} ({statistics.fmean(by_seed[s] for s in seeds):.3f} vs"
+                     f" {statistics.fmean(random_regrets[name][s] for s in seeds):.3f}; difference {mean:+.3f}"
+                     f" [{low:+.3f}, {high:+.3f}]{', significant' if low > TIE else ''})")
+    return (f"- {method}: {len(worse)} of {len(regrets)}, {significant} significantly"
+            + (f": {', '.join(worse)}" if worse else ""))
 
 
 def plot(regrets: dict, args, path: Path) -> None:

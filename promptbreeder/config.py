@@ -97,7 +97,7 @@ class RunConfig:
         " the start units too unless the task's warm_start is 'llm'; 'none': the LLM/GA proposals (LLAMBO's, with"
         " the task's proposal and surrogate). With a sampler, population_size 2 proposes one child per generation,"
         " each seeing every evaluation before it", choices=("tpe", "cmaes", "gp", "qmc", "none"),
-        default_text="default: the task's config_options, else gp")
+        default_text="default: the task's config_options, else tpe")
     start_from_seed_prompts: bool = _setting(
         False, "up to half of the initial units take the task's hand-written seed prompts as their task prompts"
         " instead of prompts the init operator writes (DSPy and GEPA start from the user's prompt; the paper"

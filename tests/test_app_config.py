@@ -143,7 +143,7 @@ def test_the_shipped_sklearn_task_runs(monkeypatch, tmp_path):
     report = json.loads((run_dir / "report.json").read_text())
     assert 0.5 < report["best"]["score"] <= 1.0, "a sensible random forest beats chance on wine"
     assert "configurations evaluated (maximize)" in text
-    # the shipped task has no config_options: the default, Optuna's GP sampler on our engine, asks no model
+    # the shipped task has no config_options: the default, Optuna's TPE sampler on our engine, asks no model
     assert backend.requests == []
     assert {e["operator"] for e in events(run_dir) if e["event"] == "tournament"} == {"sampler"}
 

@@ -40,7 +40,7 @@ def test_the_key_holds_the_config_genome_options_of_our_methods():
 
 
 def test_a_row_saved_before_an_option_existed_matches_the_value_it_ran_with():
-    """ga_forest's rows predate `sampler`, and ran without one; the default sampler is now gp, and they still
+    """ga_forest's rows predate `sampler`, and ran without one; the default sampler is now tpe, and they still
     match ga_forest (which sets none), while a row of a sampler run at another population does not."""
     for method in ("ga_forest", "llambo"):
         settings = hpo.run_settings(method, 30, "forest")
@@ -75,3 +75,60 @@ def test_the_splits_are_disjoint_and_cover_every_hpo_task():
 
     every = {n for n in load_day_care(BENCH.parent / "day_care").task_names if n.startswith("hpo_")}
     assert set(hpo.DEV_TASKS) <= every and len(every - set(hpo.DEV_TASKS)) == 20
+
+
+def test_the_llm_methods_key_holds_their_model_and_the_others_do_not():
+    assert hpo.run_settings("ours_tpe_hybrid", 30, "forest")["model"] == hpo.MODEL  # the embedded one by default
+    stronger = hpo.run_settings("ours_tpe_hybrid", 30, "forest", "openai-compat:qwen@http://127.0.0.1:8000/v1")
+    assert hpo.run_key("ours_tpe_hybrid", "hpo_svm_iris", 0, stronger) != key("ours_tpe_hybrid")
+    assert hpo.run_settings("ours_gp", 30, "forest", "openai-compat:qwen@http://127.0.0.1:8000/v1") == \
+        hpo.run_settings("ours_gp", 30, "forest")
+
+
+def test_a_model_no_form_accepts_stops_the_bench_in_one_line_before_any_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["hpo.py", "--tasks", "hpo_svm_iris", "--methods", "random", "ours_tpe_hybrid",
+                                      "--seeds", "1", "--model", "no-such-model", "--out", str(tmp_path)])
+    try:
+        hpo.main()
+    except SystemExit as stop:
+        message = str(stop.code)
+    else:
+        raise AssertionError("an unknown model was accepted")
+    assert message.startswith("bench/hpo.py: --model no-such-model:") and "\n" not in message
+    assert "smollm2-135m" in message  # the forms that exist are listed
+    assert not (tmp_path / "runs.jsonl").exists()  # nothing ran
+
+
+def test_a_server_that_does_not_answer_stops_the_bench_in_one_line_before_any_run(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(sys, "argv", ["hpo.py", "--tasks", "hpo_svm_iris", "--methods", "ours_tpe_hybrid", "--seeds", "1",
+                                      "--model", f"openai-compat:{hpo.MODEL}@http://127.0.0.1:{port}/v1", "--out", str(tmp_path)])
+    try:
+        hpo.main()
+    except SystemExit as stop:
+        message = str(stop.code)
+    else:
+        raise AssertionError("an unreachable server was accepted")
+    assert f"cannot reach the server at http://127.0.0.1:{port}/v1" in message and "\n" not in message
+    assert not (tmp_path / "runs.jsonl").exists()
+
+
+def test_the_worst_case_line_pairs_seeds_and_says_which_losses_to_random_are_significant():
+    random_regrets = {"a": {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5}, "b": {0: 0.2, 1: 0.4, 2: 0.2, 3: 0.4}, "c": {0: 0.3}}
+    method = {"a": {0: 0.6, 1: 0.7, 2: 0.6, 3: 0.7},  # above random on every seed
+              "b": {0: 0.4, 1: 0.2, 2: 0.4, 3: 0.2},  # the same mean as random's: not above
+              "c": {0: 0.1}}  # below
+    line = hpo.above_random("m", method, random_regrets)
+    assert line.startswith("- m: 1 of 3, 1 significantly: a (0.650 vs 0.500; difference +0.150 [+0.100, +0.200]")
+    assert "b (" not in line and "c (" not in line
+    method["a"] = {0: 0.9, 1: 0.1, 2: 0.9, 3: 0.2}  # above on the mean, below on two seeds
+    assert "0 significantly: a (" in hpo.above_random("m", method, random_regrets)
+
+
+def test_equal_regrets_up_to_rounding_are_not_a_loss_to_random():
+    same = {"a": {0: 0.1 + 0.2, 1: 0.25}}
+    assert hpo.above_random("m", same, {"a": {0: 0.3, 1: 0.25}}) == "- m: 0 of 1, 0 significantly"

@@ -1,4 +1,4 @@
-"""The HPO genome: hyperparameter configurations, proposed by an Optuna sampler (by default GP: `ConfigOptions`)
+"""The HPO genome: hyperparameter configurations, proposed by an Optuna sampler (by default TPE: `ConfigOptions`)
 or by the LLM the way LLAMBO does (Liu et al. 2024; the `LLAMBO` options).
 
 Creation: a zero-shot warm start (the LLM proposes configurations from the task description and the
@@ -57,7 +57,10 @@ PERTURB_SCALE = 0.1  # standard deviation of a perturbation in the unit cube
 SCREEN_SCALES = (0.03, 0.1, 0.25)  # perturbations screened by the forest: fine, usual and coarse steps
 MIN_FOREST_OBSERVATIONS = 4
 INIT_DRAWS = 20  # random draws tried for a start unit that differs from the others
-DEFAULT_SAMPLER = "gp"  # see ConfigOptions
+# issue 18's rule: a default must beat TPE's mean regret on the 20 test tasks and lose to random search on none;
+# Optuna's GP did the first (0.072 vs 0.094) but not the second (1 task, by 0.002), so TPE, which did the second,
+# is the default (docs/hpo_results.md). "gp" stays one flag away: lower mean regret on both splits.
+DEFAULT_SAMPLER = "tpe"
 SAMPLER_ASKS = 8  # asks per child for a configuration not evaluated yet (QMC walks its sequence from the start)
 # a value ends with its line: without the newline in the pattern the model, offered only digits, never
 # stops and every value runs to its token limit (then clipped to a bound of the range)
@@ -88,8 +91,9 @@ class ConfigUnit:
 
 @dataclass(frozen=True)
 class ConfigOptions:
-    """How the config genome proposes configurations. The defaults are the best of our engine's methods on both
-    splits of `bench/hpo.py` (docs/hpo_results.md): Optuna's GP sampler, no model query. `LLAMBO` holds the
+    """How the config genome proposes configurations. The defaults (docs/hpo_results.md): Optuna's TPE sampler,
+    no model query, below random search's mean regret on every one of `bench/hpo.py`'s 20 test tasks at 10
+    seeds (`sampler="gp"` has the lower mean but lost to random on one task). `LLAMBO` holds the
     LLM-driven settings (`sampler: None`), which a task's `config_options` or the flags can choose."""
 
     warm_start: str = "random"  # "llm" | "random"

@@ -60,7 +60,7 @@ def test_the_shipped_random_forest_task_loads_as_a_config_task():
     assert task.decoder == DecoderOptions.parse("sample(temperature=0.8)")
     assert task.options == ConfigOptions()
     assert (task.options.warm_start, task.options.proposal, task.options.surrogate, task.options.sampler) == (
-        "random", "none", "none", "gp"), "the default: Optuna's GP sampler on our engine, no model query"
+        "random", "none", "none", "tpe"), "the default: Optuna's TPE sampler on our engine, no model query"
 
 
 def test_the_shipped_objective_scores_a_configuration():
@@ -168,7 +168,7 @@ CASES = [
     ("bad_acq_strategy", options(acq_strategy="pi"), "$.config_options.acq_strategy",
      "expected one of ei, ucb (got 'pi')"),
     ("surrogate_beside_sampler", options(surrogate="forest"), "$.config_options.surrogate",
-     "expected 'none' while sampler 'gp' proposes every child (sampler: null, or the flag --sampler none"),
+     "expected 'none' while sampler 'tpe' proposes every child (sampler: null, or the flag --sampler none"),
     ("ucb_beside_sampler", options(sampler="tpe", acq_strategy="ucb"), "$.config_options.acq_strategy",
      "expected 'ei' while sampler 'tpe' proposes every child"),
     ("bad_warm_start", options(warm_start="zero"), "$.config_options.warm_start", "expected one of llm, random"),
@@ -285,7 +285,7 @@ def test_a_surrogate_flag_beside_the_default_sampler_is_a_one_line_error_before_
     task = day_care.task("hpo_svm_wine")
     flag = next(iter(flags.items()))
     with pytest.raises(ConfigError, match=rf"--{flag[0]} {flag[1]}: task hpo_svm_wine's config_options.{field} must be"
-                                          r" .* while sampler 'gp' proposes every child \(sampler: null, or the flag"
+                                          r" .* while sampler 'tpe' proposes every child \(sampler: null, or the flag"
                                           r" --sampler none"):
         HPO.check_config(RunConfig(task=task.name, **flags), task)
     HPO.check_config(RunConfig(task=task.name, sampler="none", **flags), task)  # the LLM/GA path takes it

@@ -1,10 +1,13 @@
-"""bench/hpo.py's resume key: a stored run is reused only when everything that defines it matches."""
+"""bench/hpo.py: the resume key (a stored run is reused only when everything that defines it matches), the
+worst-case line against random search, and `--model` refused in one line before any run."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SPEC = importlib.util.spec_from_file_location("bench_hpo", BENCH / "hpo.py")
@@ -85,18 +88,22 @@ def test_the_llm_methods_key_holds_their_model_and_the_others_do_not():
         hpo.run_settings("ours_gp", 30, "forest")
 
 
-def test_a_model_no_form_accepts_stops_the_bench_in_one_line_before_any_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["hpo.py", "--tasks", "hpo_svm_iris", "--methods", "random", "ours_tpe_hybrid",
-                                      "--seeds", "1", "--model", "no-such-model", "--out", str(tmp_path)])
-    try:
+def bench_refusal(monkeypatch, out, methods: list[str], model: str) -> str:
+    """The one-line message bench/hpo.py exits with for `--model model`; fails if it ran anything instead."""
+    monkeypatch.setattr(sys, "argv", ["hpo.py", "--tasks", "hpo_svm_iris", "--methods", *methods, "--seeds", "1",
+                                      "--model", model, "--out", str(out)])
+    with pytest.raises(SystemExit) as stop:
         hpo.main()
-    except SystemExit as stop:
-        message = str(stop.code)
-    else:
-        raise AssertionError("an unknown model was accepted")
-    assert message.startswith("bench/hpo.py: --model no-such-model:") and "\n" not in message
+    assert not (out / "runs.jsonl").exists()  # nothing ran, not even the methods without a model
+    message = str(stop.value.code)
+    assert "\n" not in message
+    return message
+
+
+def test_a_model_no_form_accepts_stops_the_bench_in_one_line_before_any_run(tmp_path, monkeypatch):
+    message = bench_refusal(monkeypatch, tmp_path, ["random", "ours_tpe_hybrid"], "no-such-model")
+    assert message.startswith("bench/hpo.py: --model no-such-model:")
     assert "smollm2-135m" in message  # the forms that exist are listed
-    assert not (tmp_path / "runs.jsonl").exists()  # nothing ran
 
 
 def test_a_server_that_does_not_answer_stops_the_bench_in_one_line_before_any_run(tmp_path, monkeypatch):
@@ -105,16 +112,8 @@ def test_a_server_that_does_not_answer_stops_the_bench_in_one_line_before_any_ru
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(sys, "argv", ["hpo.py", "--tasks", "hpo_svm_iris", "--methods", "ours_tpe_hybrid", "--seeds", "1",
-                                      "--model", f"openai-compat:{hpo.MODEL}@http://127.0.0.1:{port}/v1", "--out", str(tmp_path)])
-    try:
-        hpo.main()
-    except SystemExit as stop:
-        message = str(stop.code)
-    else:
-        raise AssertionError("an unreachable server was accepted")
-    assert f"cannot reach the server at http://127.0.0.1:{port}/v1" in message and "\n" not in message
-    assert not (tmp_path / "runs.jsonl").exists()
+    message = bench_refusal(monkeypatch, tmp_path, ["ours_tpe_hybrid"], f"openai-compat:{hpo.MODEL}@http://127.0.0.1:{port}/v1")
+    assert f"cannot reach the server at http://127.0.0.1:{port}/v1" in message
 
 
 def test_the_worst_case_line_pairs_seeds_and_says_which_losses_to_random_are_significant():

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from promptbreeder import __version__  # noqa: E402
+from promptbreeder.backends import check_reachable, create_backend  # noqa: E402
 from promptbreeder.config import RunConfig  # noqa: E402
 from promptbreeder.daycare.loader import load_day_care  # noqa: E402
 from promptbreeder.evolution import Breeder  # noqa: E402
@@ -165,7 +166,6 @@ def model_config(model: str) -> RunConfig:
     """Settings whose model is `model` (any form `--model_name_or_path` takes), resolved and, for a server,
     reached now: a form no resolver accepts or a server that does not answer exits with the one-line reason
     before any run starts."""
-    from promptbreeder.backends import check_reachable
     from promptbreeder.errors import PromptbreederError
 
     config = RunConfig(model_name_or_path=model)
@@ -174,13 +174,6 @@ def model_config(model: str) -> RunConfig:
     except PromptbreederError as error:
         raise SystemExit(f"bench/hpo.py: --model {model}: {error}") from None
     return config
-
-
-def open_backend(config: RunConfig):
-    """The backend a run with these settings would use: our engine for local weights, a server's client."""
-    from promptbreeder.backends import create_backend
-
-    return create_backend(config)
 
 
 def run_baseline(task, method: str, seed: int, budget: int) -> list[float]:
@@ -211,6 +204,8 @@ def main() -> None:
     parser.add_argument("--report_only", action="store_true", help="table and plot from the runs done so far")
     args = parser.parse_args()
 
+    # the model first: a bad --model leaves nothing behind, not even the output folder
+    llm_config = model_config(args.model) if set(args.methods) & set(LLM_METHODS) and not args.report_only else None
     day_care = load_day_care(ROOT / "day_care")
     if args.tasks is None:
         every = sorted(name for name in day_care.task_names if name.startswith("hpo_"))
@@ -227,7 +222,6 @@ def main() -> None:
     tasks = {name: day_care.task(name) for name in args.tasks}
     settings = {method: run_settings(method, args.budget, args.surrogate, args.model) for method in args.methods}
     backend = None
-    llm_config = model_config(args.model) if set(args.methods) & set(LLM_METHODS) and not args.report_only else None
     started = time.perf_counter()
     # cheapest methods first, then seed by seed over all tasks: an interrupted run leaves whole seeds
     for method in ([] if args.report_only else args.methods):
@@ -242,7 +236,7 @@ def main() -> None:
                     curve = run_baseline(task, method, seed, args.budget)
                 else:
                     if backend is None and method in LLM_METHODS:
-                        backend = open_backend(llm_config)
+                        backend = create_backend(llm_config)  # our engine for local weights, a server's client
                     options = method_options(method, args.surrogate)
                     curve, operators = run_ours(task, day_care, seed, args.budget, backend, options)
                 row = {"method": method, "task": name, "seed": seed, "budget": args.budget,

@@ -91,10 +91,10 @@ def test_the_llm_methods_key_holds_their_model_and_the_others_do_not():
 def bench_refusal(monkeypatch, out, methods: list[str], model: str) -> str:
     """The one-line message bench/hpo.py exits with for `--model model`; fails if it ran anything instead."""
     monkeypatch.setattr(sys, "argv", ["hpo.py", "--tasks", "hpo_svm_iris", "--methods", *methods, "--seeds", "1",
-                                      "--model", model, "--out", str(out)])
+                                      "--model", model, "--out", str(out / "results")])
     with pytest.raises(SystemExit) as stop:
         hpo.main()
-    assert not (out / "runs.jsonl").exists()  # nothing ran, not even the methods without a model
+    assert not (out / "results").exists()  # nothing ran, not even the methods without a model, and no folder was made
     message = str(stop.value.code)
     assert "\n" not in message
     return message

@@ -2,7 +2,7 @@
 scorer model grades (GEPA's `reflection_lm`, DSPy's `prompt_model` beside its `task_model`).
 
 A query's role follows from its name (`role_of`): the fitness tests (`fitness_*`) are the task model's,
-the LLM rubric grader (`rubric_score`) the scorer model's, and every other query, the mutation operators,
+the LLM rubric grader (`rubric_score`, `rubric_reason`) the scorer model's, and every other query, the mutation operators,
 initial prompts, hyper-mutations and the HPO and text genomes' proposal queries, the mutation model's.
 Text scoring and embeddings (the quality gate, EDA's filter) ask the task model: the prompts are written
 for it. `RoleBackend` sends each request to its role's backend; roles that share a model share one
@@ -14,7 +14,7 @@ from __future__ import annotations
 from promptbreeder.backends.base import Backend, QueryRequest, QueryResult, Usage
 
 ROLES = ("task", "mutation", "scorer")
-SCORER_QUERIES = ("rubric_score",)
+SCORER_QUERIES = ("rubric_score", "rubric_reason")
 
 
 def role_of(query_name: str) -> str:

@@ -5,10 +5,12 @@
   the default loops over `score`. Scorers that call a model override it so a batch costs one backend call.
 - The gold label of an example lives under `example["gold_" + task_name]` (see `Scorer.gold`), so one
   suite file can hold labels for several tasks.
-- `Scorer.judge_many(predictions, examples) -> list[(score, feedback)]` adds a line of feedback to each
-  score, for reflective mutation (GEPA): what was expected and what went wrong ("right" when it is right).
-  The default asks `feedback(prediction, example, score)`, which says what the gold answer was; scorers
-  that know better say more (the number read from the answer, the pattern, the user's own text).
+- `Scorer.judge_many(predictions, examples, explain=False) -> list[(score, feedback)]` adds a line of
+  feedback to each score, for reflective mutation (GEPA): what was expected and what went wrong ("right"
+  when it is right). The default asks `feedback(prediction, example, score)`, which says what the gold
+  answer was; scorers that know better say more (the number read from the answer, the pattern, the user's
+  own text). `explain=True` asks for the reason where it costs more to get (the rubric grader writes one
+  line after its grade); the score is the same either way.
 - Scoring never raises for a bad prediction: a prediction that cannot be understood scores 0.0. Bad
   *arguments* are a usage problem and are reported when the scorer is built (see `registry.build_scorer`).
 
@@ -81,7 +83,8 @@ class Scorer(ABC):
         expected = "no gold answer was given" if gold is None else f"expected {quoted(gold)}"
         return f"{'partly right' if score > 0 else 'wrong'}: {expected}, the answer was {quoted(prediction)}"
 
-    def judge_many(self, predictions: list[str], examples: list[dict[str, Any]]) -> list[tuple[float, str]]:
+    def judge_many(self, predictions: list[str], examples: list[dict[str, Any]],
+                   explain: bool = False) -> list[tuple[float, str]]:
         """`score_many` with a line of feedback per answer (see the module docstring)."""
         scores = self.score_many(predictions, examples)
         return [(s, self.feedback(p, e, s)) for p, e, s in zip(predictions, examples, scores)]

@@ -256,7 +256,8 @@ class Python(Scorer):
     def score(self, prediction: str, example: dict[str, Any]) -> float:
         return self._call(prediction, example)[0]
 
-    def judge_many(self, predictions: list[str], examples: list[dict[str, Any]]) -> list[tuple[float, str]]:
+    def judge_many(self, predictions: list[str], examples: list[dict[str, Any]],
+                   explain: bool = False) -> list[tuple[float, str]]:
         if len(predictions) != len(examples):
             raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
         judged = []

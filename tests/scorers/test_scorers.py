@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from promptbreeder.backends.chat import query_roles
+from promptbreeder.backends.roles import role_of
 
 from promptbreeder.backends.base import Backend, DecoderOptions, QueryRequest, QueryResult, query_holes
 from promptbreeder.package_queries import package_query_text
@@ -373,3 +374,54 @@ def test_the_rubric_scorer_gives_its_grade_and_rubric():
     backend = FakeBackend([QueryResult(variables={"SCORE": "6"})])
     [(score, said)] = rubric(backend).judge_many(["an answer"], [ex("ref", task="qa")])
     assert score == 0.6 and said.startswith("the grader gave 6 of 10 against the rubric: Be correct and brief.")
+
+
+def test_the_rubric_scorer_explains_only_when_asked():
+    backend = FakeBackend([QueryResult(variables={"SCORE": "4", "REASON": " It skips   the units.\n"}),
+                           QueryResult(variables={"SCORE": "x"}, error="grader down")])
+    judged = rubric(backend).judge_many(["a", "b"], [ex("ref", task="qa")] * 2, explain=True)
+    assert judged == [(0.4, "the grader gave 4 of 10: It skips the units."),
+                      (0.0, "the grader gave 0 of 10 against the rubric: Be correct and brief.")]
+    [batch] = backend.batches
+    assert [r.name for r in batch] == ["rubric_reason"] * 2
+    assert batch[0].query == package_query_text("rubric_reason")
+    plain = FakeBackend([QueryResult(variables={"SCORE": "4"})])
+    rubric(plain).judge_many(["a"], [ex("ref", task="qa")])  # no reason wanted: the short grading query
+    assert [r.name for r in plain.batches[0]] == ["rubric_score"]
+
+
+def test_the_reason_query_grades_word_for_word_as_the_plain_one():
+    # a greedy grader then gives the same grade with or without the reason: the score never depends on it
+    plain, reasoned = package_query_text("rubric_score"), package_query_text("rubric_reason")
+    body = [line for line in plain.splitlines() if not line.startswith("#")]
+    assert [line for line in reasoned.splitlines() if not line.startswith("#")][: len(body)] == body
+    assert query_holes(reasoned) == ["SCORE", "REASON"]
+    assert 'STOPS_AT(REASON, "\\n")' in reasoned and "len(TOKENS(REASON)) <" in reasoned
+    assert role_of("rubric_reason") == role_of("rubric_score") == "scorer"
+
+
+def test_the_reason_query_runs_on_a_text_only_server():
+    from promptbreeder.backends.server.constraints import split_constraints
+
+    text, validators = split_constraints(package_query_text("rubric_reason"))
+    assert [v.kind for v in validators] == ["int"] and "REASON" in text
+
+
+def test_rubric_reason_query_compiles_in_lmql():
+    lmql = pytest.importorskip("lmql")
+    lmql.query("argmax\n" + package_query_text("rubric_reason"), is_async=False)
+
+
+@pytest.mark.integration
+def test_the_real_grader_gives_the_same_grade_with_its_reason(real_backend):
+    examples = [ex("4", task="qa", input="What is 2 plus 2?")] * 2
+    rubric_args = {"rubric": "10 if the answer is the reference number, else 0."}
+    scorer = rubric(real_backend, **rubric_args)
+    plain = scorer.score_many(["4", "7"], examples)
+    judged = scorer.judge_many(["4", "7"], examples, explain=True)
+    assert [score for score, _ in judged] == plain
+    # SmolLM2-135M grades both 4 and writes "4" as its reason: a weak grader, but the reason reaches the
+    # feedback and never changes the grade
+    for score, said in judged:
+        head = f"the grader gave {round(score * 10)} of 10: "
+        assert said.startswith(head) and said[len(head):].strip() and "against the rubric" not in said

@@ -78,7 +78,8 @@ class FitnessResult:
 class FitnessEvaluator:
     def __init__(self, day_care: DayCareView, task: Task, backend: Backend, scorer: Scorer, *,
                  decoder: DecoderOptions | None = None, seed: int = 0, reasoning_max_tokens: int = 96,
-                 cache: CallCache | None = None, model: str = "", choice_by_likelihood: bool = True):
+                 cache: CallCache | None = None, model: str = "", choice_by_likelihood: bool = True,
+                 explain: bool = False):
         self.day_care, self.task, self.backend, self.scorer = day_care, task, backend, scorer
         self.decoder = decoder or task.fitness_decoder
         self.seed = seed
@@ -87,6 +88,7 @@ class FitnessEvaluator:
         self.cache, self.model = cache, model  # results cache of the run, and the model it is for
         self.cached_results = 0
         self.by_likelihood = choice_by_likelihood and task.answer_type == "choice" and backend.can_score_text
+        self.explain = explain  # ask the scorer for its reasons (reflective mutation reads them)
 
     def query_name(self, variant: str) -> str:
         """The fitness query of `variant` for this task and backend."""
@@ -178,7 +180,7 @@ class FitnessEvaluator:
             return outcomes
         results = self.backend.run_many([requests[i] for i in todo])
         answers = [self.answer_of(r.variables.get(ANSWER_HOLE, "")) if r.ok else "" for r in results]
-        judged = self.scorer.judge_many(answers, [gold[i] for i in todo])
+        judged = self.scorer.judge_many(answers, [gold[i] for i in todo], explain=self.explain)
         for i, result, answer, (score, feedback) in zip(todo, results, answers, judged):
             outcomes[i] = {"answer": answer, "reasoning": result.variables.get("REASONING", ""),
                            "score": score if result.ok else 0.0, "error": result.error,

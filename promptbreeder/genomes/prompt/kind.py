@@ -31,7 +31,8 @@ class PromptKind(GenomeKind):
         evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task, backend),
                                      decoder=config.decoder_override, seed=config.seed, cache=cache,
                                      model=config.model_identity, reasoning_max_tokens=config.reasoning_max_tokens,
-                                     choice_by_likelihood=config.choice_by_likelihood)
+                                     choice_by_likelihood=config.choice_by_likelihood,
+                                     explain=config.reflective_mutation)
         return PromptGenome(config, task.description, mutation_prompts=[p.text for p in day_care.mutation_prompts],
                             thinking_styles=[p.text for p in day_care.thinking_styles],
                             suite=task.load_suite(config.fitness_test_suite), backend=backend, evaluator=evaluator,

@@ -158,3 +158,23 @@ def test_a_reflective_mutation_on_the_real_model_writes_one_instruction(real_bac
     child = op.apply(parent, [result], ctx, random.Random(0))
     # a restated instruction is no mutation (None: the engine tries another operator); a new one is kept
     assert child is None or (child.task_prompt != "Add the numbers." and child.task_prompt.strip())
+
+
+def test_a_reflective_run_asks_its_scorer_for_reasons_and_a_plain_run_does_not(setup):
+    from promptbreeder.genomes.prompt.kind import PROMPT
+
+    day_care, task, examples = setup
+    asked = []
+
+    class Recording(type(day_care.build_scorer(task))):
+        def judge_many(self, predictions, examples, explain=False):
+            asked.append(explain)
+            return super().judge_many(predictions, examples, explain)
+
+    for reflective in (True, False):
+        config = RunConfig(task=TASK, reflective_mutation=reflective, quality_gate=False)
+        genome = PROMPT.build(config, day_care, task, FakeBackend(responder=sums))
+        assert genome.evaluator.explain is reflective
+        genome.evaluator.scorer = Recording(task.name, None, **genome.evaluator.scorer.args)
+        genome.evaluator.evaluate([Candidate("Add them.")], examples[:2], "noCoT")
+    assert asked == [True, False]

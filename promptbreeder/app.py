@@ -24,7 +24,7 @@ from promptbreeder.evolution import Breeder
 from promptbreeder.evolution.projection import PROBE_PER_KIND, format_projection, measure, simulate
 from promptbreeder.evolution.stopping import Budgets, StopSignals, first_reason, metric_budget
 from promptbreeder.errors import RunError, UsageError
-from promptbreeder.genomes.registry import build_genome, genome_kind
+from promptbreeder.genomes.registry import KINDS, build_genome, genome_kind
 from promptbreeder.store.cache import CallCache
 from promptbreeder.store.run_store import RunStore
 from promptbreeder.tracking.base import RunInfo, Trackers
@@ -58,6 +58,10 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
     if config.max_metric_calls is not None and not kind.counts_metric_calls:
         raise UsageError(f"max_metric_calls: {task.genome} tasks do not count fitness evaluations one by one"
                          " (a configuration's evaluation scores many examples); use max_llm_calls or max_seconds")
+    if config.selection == "pareto" and not kind.per_example_scores:
+        able = ", ".join(k.name for k in KINDS.values() if k.per_example_scores)
+        raise UsageError(f"selection: pareto needs a score per training example, which {task.genome} tasks do not"
+                         f" have (kinds that do: {able}); use selection tournament")
     kind.check_config(config, task)  # before any folder or model
     if config.dry_run:
         return dry_run(config, day_care, task, out)

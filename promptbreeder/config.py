@@ -81,6 +81,15 @@ class RunConfig:
         "uniform", "how each child's mutation operator is chosen: 'uniform' at random, or 'bandit' (Thompson sampling"
         " on how often each operator's children beat their parents, from the run's operator statistics)",
         choices=("uniform", "bandit"))  # the policies of promptbreeder/genomes/prompt/operators/selection.py
+    selection: str = _setting(
+        "tournament", "how parents are chosen and units replaced: 'tournament' (the paper's binary tournaments on a"
+        " fresh training batch each, the loser replaced by the winner's child) or 'pareto' (GEPA's per-example"
+        " frontier: every unit is scored once on the same pareto_examples training examples; a unit best on any"
+        " of them survives even with a lower mean, parents are drawn in proportion to the examples they are best"
+        " on, and the children replace units off the frontier first)", choices=("tournament", "pareto"))
+    pareto_examples: int = _setting(
+        30, "training examples of the fixed set selection 'pareto' scores every unit on (more: a finer frontier,"
+        " and that many fitness evaluations per child)", minimum=1)
     acq_strategy: str | None = _setting(
         None, "config genome (HPO): the acquisition that ranks a child's candidates on the surrogate: 'ei' (expected"
         " improvement) or 'ucb' (upper confidence bound); used without a sampler", choices=("ei", "ucb"),

@@ -62,3 +62,13 @@ def test_the_suite_is_read_once_per_run(shipped_day_care, breeding_config, run_a
     monkeypatch.setattr(task_module, "read_examples", lambda path: reads.append(path) or real(path))
     code, _, _ = run_app(breeding_config(evolution_generations=0))
     assert code == 0 and len(reads) == 1
+
+
+def test_pareto_selection_is_refused_for_a_genome_without_per_example_scores(shipped_day_care, capsys):
+    from promptbreeder import cli
+
+    code = cli.main(["--task", "hpo_svm_wine", "--day_care_dir", str(shipped_day_care), "--selection", "pareto"])
+    err = capsys.readouterr().err
+    assert code == 2 and "selection: pareto needs a score per training example, which config tasks do not have" in err
+    assert "kinds that do: prompt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (shipped_day_care / "hpo_svm_wine" / "runs").exists()

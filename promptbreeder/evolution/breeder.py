@@ -11,6 +11,11 @@ loses its tournament that pair breeds no child and both units stay (event field 
 best unit so far cannot be lost to one unlucky batch, and the unit that beat it (often a better
 newcomer, the next generation's elite) is not lost either.
 
+With `selection: pareto` (GEPA's frontier, `pareto.py`) a generation instead scores the unscored units on
+the genome's fixed example set, draws up to half the population's size of parents in proportion to the
+examples each frontier unit is best on, and puts their children in the places of units off the frontier
+(the elite is never replaced). Only genomes with per-example scores (`Genome.per_example_scores`) can.
+
 Every step ends with a snapshot (`store.save_step`) of everything that decides the future: population,
 RNG state, id counter, children awaiting their first score and the genome's own state (for prompts:
 operator statistics and the debug cursor). So a run continued from step k (`resume`) ends in exactly
@@ -24,7 +29,8 @@ import random
 from typing import Any, Callable
 
 from promptbreeder.config import RunConfig
-from promptbreeder.errors import RunError
+from promptbreeder.errors import RunError, UsageError
+from promptbreeder.evolution import pareto
 from promptbreeder.genomes.base import COPY_OPERATOR, Birth, Genome, ranked
 from promptbreeder.store.atomic import write_json_atomic
 from promptbreeder.store.rng import dump_random, load_random
@@ -58,6 +64,10 @@ class Breeder:
         self.stopped: str | None = None  # why the last run() ended before its last generation (continuable)
         self.target: str | None = None  # the genome's goal met: the run is done before its last generation
         self.step_entropy: dict[str, float] = {}  # the last step's mean entropies (calculate_entropy)
+        self.pareto = config.selection == "pareto"
+        if self.pareto and not genome.per_example_scores:
+            raise UsageError(f"selection: pareto needs a score per example, which the {genome.kind} genome does not"
+                             " give; use selection tournament")
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -128,7 +138,10 @@ class Breeder:
         ids = [self._new_id() for _ in range(self.config.population_size)]
         units, events = self.genome.create(ids, self.rng)
         self._events.extend(events)
-        self.genome.score([(units, self.genome.draw_batch(self.rng))], 0)
+        if self.pareto:
+            self.genome.score_examples(units, 0)
+        else:
+            self.genome.score([(units, self.genome.draw_batch(self.rng))], 0)
         self.population = units
         self.generation = 0
         self._finish_step(0, units)
@@ -137,6 +150,9 @@ class Breeder:
         """One round of binary tournaments over the whole population (see the module docstring)."""
         if self.generation is None or generation != self.generation + 1:
             raise RunError(f"generation {generation} cannot follow step {self.generation}")
+        if self.pareto:
+            self._pareto_generation(generation)
+            return
         rng, population = self.rng, self.population
         elite = self._elite_id() if self.config.elitism else None
         order = list(range(len(population)))
@@ -161,6 +177,33 @@ class Breeder:
                                             "operators": ([] if birth.operator == COPY_OPERATOR else [birth.operator])
                                             + birth.post}
             population[loser] = birth.child
+        self.generation = generation
+        self._finish_step(generation, evaluated)
+
+    def _pareto_generation(self, generation: int) -> None:
+        """One generation of Pareto selection (see the module docstring)."""
+        population = self.population
+        evaluated = [u for u in population if u.fitness is None]
+        if evaluated:
+            self.genome.score_examples(evaluated, generation)
+        self._credit(evaluated)
+        fitness = {u.id: u.fitness for u in population}
+        front = pareto.frontier({u.id: self.genome.example_scores(u) for u in ranked(population)})
+        elite = self._elite_id() if self.config.elitism else None
+        victims = pareto.replaceable(fitness, front, {elite} if elite else set(), len(population) // 2)
+        by_id = {u.id: u for u in population}
+        parents = [by_id[i] for i in pareto.draw_parents(front, [u.id for u in population], len(victims), self.rng)]
+        births = self.genome.breed(parents, list(population), generation, self._new_id, self.rng) if victims else []
+        slots = {u.id: i for i, u in enumerate(population)}
+        for victim, birth in zip(victims, births):
+            self.pending[birth.child.id] = {"parent_fitness": birth.parent.fitness,
+                                            "operators": ([] if birth.operator == COPY_OPERATOR else [birth.operator])
+                                            + birth.post}
+            population[slots[victim]] = birth.child
+            self._record_birth(generation, birth, by_id[victim])
+        self._events.append(("pareto", {"generation": generation, "front": front, "replaced": victims,
+                                        "parents": [b.parent.id for b in births],
+                                        "children": [b.child.id for b in births]}))
         self.generation = generation
         self._finish_step(generation, evaluated)
 
@@ -219,9 +262,8 @@ class Breeder:
             "operator": birth.operator if birth else None, "tried": birth.tried if birth else [],
             "post": birth.post if birth else [], "rejected": birth.rejected if birth else [], "tie": tie,
             "elite_saved": birth is None}))
-        if birth is not None and birth.operator == COPY_OPERATOR:
-            self._events.append(("mutation_failed", {"generation": generation, "parent": birth.parent.id,
-                                                     "operators": birth.tried, "child": birth.child.id}))
+        if birth is not None:
+            self._note_copy(generation, birth)
         if self.config.verbose:
             head = f"gen {generation}: {a.id} {a.fitness:.3f} vs {b.id} {b.fitness:.3f} -> {'tie, ' if tie else ''}"
             if birth is None:
@@ -229,6 +271,23 @@ class Breeder:
                 return
             self.log_line(f"{head}{winner.id} wins; {loser.id} replaced by {birth.child.id} ({birth.operator}"
                           + "".join(f" + {p}" for p in birth.post) + f"): {self.genome.label(birth.child)!r}")
+
+    def _record_birth(self, generation: int, birth: Birth, replaced: Any) -> None:
+        """Log one Pareto birth: the parent drawn from the frontier and the unit its child replaced."""
+        self._events.append(("birth", {
+            "generation": generation, "parent": birth.parent.id, "parent_fitness": birth.parent.fitness,
+            "replaced": replaced.id, "replaced_fitness": replaced.fitness, "child": birth.child.id,
+            "operator": birth.operator, "tried": birth.tried, "post": birth.post, "rejected": birth.rejected}))
+        self._note_copy(generation, birth)
+        if self.config.verbose:
+            self.log_line(f"gen {generation}: {birth.parent.id} {birth.parent.fitness:.3f} (frontier) -> {birth.child.id}"
+                          f" ({birth.operator}" + "".join(f" + {p}" for p in birth.post)
+                          + f") in place of {replaced.id} {replaced.fitness:.3f}: {self.genome.label(birth.child)!r}")
+
+    def _note_copy(self, generation: int, birth: Birth) -> None:
+        if birth.operator == COPY_OPERATOR:
+            self._events.append(("mutation_failed", {"generation": generation, "parent": birth.parent.id,
+                                                     "operators": birth.tried, "child": birth.child.id}))
 
     def _step_entropy(self, step: int, evaluated: list[Any]) -> dict[str, float]:
         """With calculate_entropy: the step's mean next-token entropy of fitness answers and of mutations."""

@@ -19,6 +19,10 @@ bred and reported:
 - `label(individual)` — one line that shows an individual in logs and dashboards.
 - `stand_in_objective(score)` — for --dry-run, where the genome scores with something other than the model.
 - `target_reached()` — optional: why the run may end early because its goal is met (None by default).
+- `score_examples(individuals, generation)` / `example_scores(individual)` — only where
+  `per_example_scores` is True (`selection: pareto`): score each individual on the genome's one fixed
+  example set, setting `fitness` to the mean, and give its per-example scores (the same examples, in the
+  same order, for every individual of the run).
 
 A user's function that scores an individual (an HPO objective, a text evaluator, `optimize`'s `f`) may
 raise or return garbage: `guarded_call` turns that into a failed evaluation (the worst fitness, -inf,
@@ -83,6 +87,7 @@ class Birth:
 class Genome(ABC):
     kind: str = ""
     STATE_KEYS: tuple[str, ...] = ()
+    per_example_scores: bool = False  # scores on a fixed example set, for Pareto selection
 
     @abstractmethod
     def create(self, ids: list[str], rng: random.Random) -> tuple[list[Any], list[tuple[str, dict[str, Any]]]]:
@@ -135,6 +140,14 @@ class Genome(ABC):
         """Fitness evaluations made so far in this run, continued runs included (part of the saved state):
         what `max_metric_calls` limits. Kinds whose `GenomeKind.counts_metric_calls` is False keep 0."""
         return 0
+
+    def score_examples(self, individuals: list[Any], generation: int) -> None:
+        """Score `individuals` on the fixed example set (per_example_scores genomes only)."""
+        raise NotImplementedError(f"the {self.kind} genome has no per-example scores")
+
+    def example_scores(self, individual: Any) -> list[float]:
+        """`individual`'s scores on the fixed example set, one per example, in the set's order."""
+        raise NotImplementedError(f"the {self.kind} genome has no per-example scores")
 
     def target_reached(self) -> str | None:
         """Why the run is done before its last generation because its goal is met (a text or code task's

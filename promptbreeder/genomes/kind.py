@@ -72,6 +72,7 @@ class GenomeKind(ABC):
     configurations: bool = False
     unit_fields: tuple[str, ...] = ()  # keys every saved unit of this kind has (see `recognises`)
     counts_metric_calls: bool = False  # whether its genome counts fitness evaluations (`max_metric_calls`)
+    per_example_scores: bool = False  # whether its genome scores on a fixed example set (`selection: pareto`)
 
     @abstractmethod
     def load_task(self, task_dir: Path, data: Any, file: Path) -> TaskFolder:

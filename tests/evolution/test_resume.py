@@ -19,15 +19,16 @@ def operators(fakes):
     return [fakes.AppendWord(), fakes.Failing("bad"), fakes.NoCall()]
 
 
-@pytest.fixture(params=["random", "debug", "context", "gate"])
+@pytest.fixture(params=["random", "debug", "context", "gate", "pareto"])
 def reference(request, make_breeder, fakes, world):
     """The uninterrupted run: its settings, final state and every step's snapshot ("context": units show
     two of their correct workings-out in fitness tests, and their contexts change as the paper's do;
     "gate": the backend scores text, so the quality gate rejects some children and its counts, like the
-    elites, are part of the state)."""
+    elites, are part of the state; "pareto": Pareto selection on a fixed set of 6 examples)."""
     world.scores_text = request.param == "gate"
     settings = {"evolution_generations": N, "debug_mode": request.param == "debug",
-                "fitness_context_examples": 2 if request.param == "context" else 0}
+                "fitness_context_examples": 2 if request.param == "context" else 0,
+                **({"selection": "pareto", "pareto_examples": 6} if request.param == "pareto" else {})}
     breeder = make_breeder(operators=operators(fakes), runs="reference", **settings)
     final = breeder.run()
     if request.param == "gate":

@@ -38,6 +38,7 @@ class PromptGenome(Genome):
 
     kind = "prompt"
     STATE_KEYS = ("operator_stats", "debug_cursor", "quality_stats", "elites")
+    per_example_scores = True
 
     def __init__(self, config: RunConfig, task_description: str, *, mutation_prompts: Sequence[str],
                  thinking_styles: Sequence[str], suite: Sequence[dict], backend: Backend, evaluator: Any,
@@ -53,6 +54,10 @@ class PromptGenome(Genome):
         if not self.train:
             raise RunError("the fitness test suite has no examples to evaluate prompts on")
         self.variants = config.fitness_variants
+        # selection "pareto": the one set every unit is scored on, fixed per run seed
+        self.pareto_set = (random.Random(f"pareto:{config.seed}").sample(self.train, min(config.pareto_examples,
+                                                                                          len(self.train)))
+                           if config.selection == "pareto" else [])
         self.context_shown = config.fitness_context_examples  # worked examples before the prompt in fitness tests
         self.backend = backend
         self.evaluator = evaluator if hasattr(evaluator, "evaluate") else evaluator(backend)
@@ -100,6 +105,16 @@ class PromptGenome(Genome):
         self._metric_calls += sum(len(units) * len(examples) for units, examples in groups) * len(self.variants)
         score_units(self.evaluator, self.variants, groups, generation, context_shown=self.context_shown,
                     seed=self.config.seed)
+
+    def score_examples(self, units: list[Unit], generation: int) -> None:
+        self._metric_calls += len(units) * len(self.pareto_set) * len(self.variants)
+        score_units(self.evaluator, self.variants, [(units, self.pareto_set)], generation,
+                    context_shown=self.context_shown, seed=self.config.seed, keep_example_scores=True)
+
+    def example_scores(self, unit: Unit) -> list[float]:
+        if unit.example_scores is None:
+            raise RunError(f"unit {unit.id} has not been scored on the Pareto set")
+        return list(unit.example_scores)
 
     def breed(self, winners: list[Unit], population: list[Unit], generation: int, new_id: Callable[[], str],
               rng: random.Random) -> list[Birth]:
@@ -196,14 +211,17 @@ class PromptGenome(Genome):
         """The population for the report, children born in the last generation scored too.
 
         Children are scored in their first tournament, so the last generation's have no fitness yet.
-        Copies of them are scored on one training batch drawn from an RNG of their own: the saved
-        state and the run's RNG stay as they were, so a run continued later is unaffected.
+        Copies of them are scored on one training batch drawn from an RNG of their own (on the Pareto set
+        with Pareto selection): the saved state and the run's RNG stay as they were, so a run continued
+        later is unaffected.
         """
         unscored = [Unit.from_dict(u.to_dict()) for u in population if u.fitness is None]
         if not unscored:
             return list(population)
         rng = random.Random(f"report:{self.config.seed}:{generation}")
-        score_units(self.evaluator, self.variants, [(unscored, self.draw_batch(rng))], generation,
+        # Pareto selection judged every unit on its fixed set: the late children are judged on it too
+        examples = self.pareto_set or self.draw_batch(rng)
+        score_units(self.evaluator, self.variants, [(unscored, examples)], generation,
                     context_shown=self.context_shown, seed=self.config.seed)
         scored = {u.id: u for u in unscored}
         return [scored.get(u.id, u) for u in population]

@@ -19,6 +19,7 @@ class PromptKind(GenomeKind):
     name = "prompt"
     unit_fields = ("task_prompts",)
     counts_metric_calls = True
+    per_example_scores = True
 
     def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
         return load_prompt_task(task_dir, data, file)

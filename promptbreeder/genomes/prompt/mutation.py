@@ -178,7 +178,7 @@ class Mutator:
                     birth.post.append(name)
                     self._stat(name)["used"] += 1
             # a child is unscored until its first tournament, whatever the operator copied over
-            birth.child.fitness = None
+            birth.child.fitness, birth.child.example_scores = None, None
             birth.child.fitness_history = []
         return births
 

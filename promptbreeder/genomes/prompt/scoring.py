@@ -35,12 +35,13 @@ def evaluate_groups(evaluator: Any, groups: list[tuple[list[Candidate], list[dic
 
 
 def score_units(evaluator: Any, variants: Sequence[str], groups: list[tuple[list[Unit], list[dict]]],
-                generation: int, *, context_shown: int = 0, seed: int = 0) -> None:
+                generation: int, *, context_shown: int = 0, seed: int = 0, keep_example_scores: bool = False) -> None:
     """Evaluate each group's units on that group's examples, all groups in one evaluator call.
 
     Sets `fitness`, appends one `fitness_history` entry per variant and takes the correct workings-out
     into the unit's context (`Unit.remember_workings`, with an RNG of its own per unit and generation,
-    so the run's RNG and a continued run are unaffected).
+    so the run's RNG and a continued run are unaffected). With `keep_example_scores` (the fixed Pareto
+    set) each unit also keeps its score per example, the mean over variants, as `example_scores`.
     """
     requests = [([candidate(u, context_shown) for u in units], examples, v)
                 for units, examples in groups for v in variants]
@@ -58,6 +59,9 @@ def score_units(evaluator: Any, variants: Sequence[str], groups: list[tuple[list
                 unit.fitness_history.append(entry)
                 workings += [{"question": q, "reasoning": r.strip(), "answer": a.strip()}
                              for q, r, a in result.correct_workings()]
+            if keep_example_scores:
+                per_example = zip(*(outcome[i].scores for outcome in per_variant))
+                unit.example_scores = [sum(scores) / len(scores) for scores in per_example]
             unit.remember_workings(workings, random.Random(f"context:{seed}:{unit.id}:{generation}"))
             # the mean over every batch the unit was scored on: one small batch says little, and a unit
             # that survives many tournaments is judged on all of them (each variant of a batch counts once)

@@ -38,6 +38,8 @@ class Unit:
     system_prompt: str | None = None  # bred with breed_system_prompt; None: the task's fixed one is used
     # its prompts' wrong answers: {"question", "answer", "gold", "feedback"}, for reflective mutation (GEPA)
     failures: list[dict[str, str]] = field(default_factory=list)
+    # selection "pareto": its score on each example of the run's fixed Pareto set (mean over variants)
+    example_scores: list[float] | None = None
 
     @property
     def prompts(self) -> list[str]:

@@ -115,6 +115,11 @@ class RunConfig:
         False, "add GEPA's reflective mutation to the paper's operators: the mutator sees the parent's prompt and"
         " a few training examples it got wrong (question, answer, gold answer, the scorer's feedback) and writes"
         " a prompt that avoids those mistakes")
+    merge_units: bool = _setting(
+        False, "add a merge operator (after GEPA's merge): the mutator sees the parent's prompt and the prompt of the"
+        " unit right on most of the parent's wrong answers, each with problems it got right and the other did"
+        " not, and writes one prompt meant to keep both strengths (the paper's prompt crossover swaps a whole"
+        " prompt in)")
     allow_weak_sandbox: bool = _setting(
         False, "code tasks: run generated code even where bubblewrap cannot isolate it (then only rlimits, a"
         " process group and a network guard hold it: it can read and write this user's files); the report says"

@@ -24,7 +24,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
                           "client_batch_size", "server_batch_size", "chunk_size"),
     "day care and task": ("day_care_dir", "task", "fitness_test_suite"),
     "evolution": ("population_size", "initial_prompts_per_unit", "evolution_generations", "elitism", "num_eda_samples",
-                  "num_lamarckian_reasonings", "selection", "pareto_examples", "operator_selection", "start_from_seed_prompts", "breed_system_prompt", "reflective_mutation",
+                  "num_lamarckian_reasonings", "selection", "pareto_examples", "operator_selection", "start_from_seed_prompts", "breed_system_prompt", "reflective_mutation", "merge_units",
                   "mutation_temperature_min",
                   "mutation_temperature_max", "quality_gate", "quality_min_logprob", "quality_min_relevance"),
     "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "choice_by_likelihood",

@@ -69,6 +69,10 @@ class FitnessResult:
                 for q, a, g, f, s in zip(self.questions, self.answers, self.golds, self.feedbacks, self.scores)
                 if s < 1.0]
 
+    def right_answers(self) -> list[dict[str, str]]:
+        """Every fully right answer: {"question", "answer"}."""
+        return [{"question": q, "answer": a} for q, a, s in zip(self.questions, self.answers, self.scores) if s >= 1.0]
+
     def correct_workings(self) -> list[tuple[str, str, str]]:
         """(question, reasoning, answer) of every fully right answer that came with a working-out."""
         return [(q, r, a) for q, r, a, s in zip(self.questions, self.reasonings, self.answers, self.scores)

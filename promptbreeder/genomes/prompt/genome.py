@@ -64,7 +64,7 @@ class PromptGenome(Genome):
         self.query_text = query_text
         gate = QualityGate(backend, task_description, min_logprob=config.quality_min_logprob,
                            min_relevance=config.quality_min_relevance) if config.quality_gate else None
-        optional = ("reflective",) if config.reflective_mutation else ()
+        optional = (("reflective",) if config.reflective_mutation else ()) + (("merge",) if config.merge_units else ())
         self.mutator = Mutator(operators or OperatorSource.from_registry(optional), backend, debug=config.debug_mode,
                                selection=config.operator_selection, gate=gate)
         self.mutation_decoder = config.decoder_override or mutation_decoder or DecoderOptions()

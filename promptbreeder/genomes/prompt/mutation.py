@@ -90,6 +90,7 @@ def copy_unit(parent: Unit, new_id: str, generation: int) -> Unit:
                 thinking_style=parent.thinking_style, generation=generation, parent=parent.id,
                 operator=COPY_OPERATOR, context=[dict(c) for c in parent.context],
                 failures=[dict(f) for f in parent.failures],  # the same prompts: the same mistakes
+                solved=[dict(s) for s in parent.solved],
                 lineage=[*parent.lineage, parent_entry(parent)])
 
 

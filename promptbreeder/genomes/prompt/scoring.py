@@ -53,6 +53,7 @@ def score_units(evaluator: Any, variants: Sequence[str], groups: list[tuple[list
             for variant, outcome in zip(variants, per_variant):
                 result = outcome[i]
                 unit.remember_failures(result.wrong_answers())
+                unit.remember_solved(result.right_answers())
                 entry = {"generation": generation, "fitness": result.fitness, "variant": variant}
                 if result.entropy is not None:  # calculate_entropy: how sure the model was of its answers
                     entry["entropy"] = result.entropy

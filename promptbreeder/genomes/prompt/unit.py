@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MAX_CONTEXT = 8  # correct workings-out a unit keeps for few-shot context and Lamarckian mutation
-MAX_FAILURES = 8  # answers it got wrong, most recent last, for reflective mutation
+MAX_FAILURES = 8  # answers it got wrong (and right), most recent last, for reflective mutation and merge
 CONTEXT_RESAMPLE_RATE = 0.1  # chance an update resamples the whole context list (the paper's rate)
 
 
@@ -38,6 +38,8 @@ class Unit:
     system_prompt: str | None = None  # bred with breed_system_prompt; None: the task's fixed one is used
     # its prompts' wrong answers: {"question", "answer", "gold", "feedback"}, for reflective mutation (GEPA)
     failures: list[dict[str, str]] = field(default_factory=list)
+    # questions its prompts answered right: {"question", "answer"}, newest last, for the merge operator
+    solved: list[dict[str, str]] = field(default_factory=list)
     # selection "pareto": its score on each example of the run's fixed Pareto set (mean over variants)
     example_scores: list[float] | None = None
 
@@ -70,11 +72,15 @@ class Unit:
     def remember_failures(self, failures: list[dict[str, str]]) -> None:
         """Keep the newest MAX_FAILURES distinct wrong answers (the prompts never change within a unit, so
         every one of them is a failure of its current prompts)."""
-        for item in failures:
-            if item in self.failures:
-                self.failures.remove(item)
-            self.failures.append(item)
-        del self.failures[:-MAX_FAILURES]
+        _remember(self.failures, failures)
+
+    def remember_solved(self, solved: list[dict[str, str]]) -> None:
+        """Keep the newest MAX_FAILURES distinct questions answered right, as `remember_failures` does."""
+        _remember(self.solved, solved)
+
+    def outcomes(self) -> dict[str, bool]:
+        """Question -> whether its prompts answered it right, as far as this unit remembers."""
+        return {**{f["question"]: False for f in self.failures}, **{s["question"]: True for s in self.solved}}
 
     def remember_workings(self, workings: list[dict[str, str]], rng: random.Random) -> None:
         """Take in the correct workings-out of one fitness evaluation, as the paper's context update does
@@ -97,3 +103,12 @@ class Unit:
         rest = new[room:]
         if rest:
             self.context[rng.randrange(len(self.context))] = rng.choice(rest)
+
+
+def _remember(kept: list[dict[str, str]], new: list[dict[str, str]]) -> None:
+    """Append `new` to `kept`, a repeat moved to the end, keeping the newest MAX_FAILURES."""
+    for item in new:
+        if item in kept:
+            kept.remove(item)
+        kept.append(item)
+    del kept[:-MAX_FAILURES]

@@ -14,6 +14,13 @@ from promptbreeder.genomes.prompt.operators.base import BreedContext, Operator
 from promptbreeder.genomes.prompt.operators.cleaning import clean_prompt
 
 LINEAGE_KEEP = 8  # ancestors a unit remembers (reports draw its lineage; the lineage mutation shows elites)
+FIELD_CHARS = 300  # a long question or answer shown to the mutator is cut: the point matters, not every word
+
+
+def cut(text: Any) -> str:
+    """`text` on one line, at most FIELD_CHARS long."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= FIELD_CHARS else text[: FIELD_CHARS - 1] + "…"
 
 
 def draw_decoder(ctx: BreedContext, rng: random.Random) -> DecoderOptions:

@@ -16,22 +16,16 @@ from typing import Any
 
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext
-from promptbreeder.genomes.prompt.operators.common import PromptOperator
+from promptbreeder.genomes.prompt.operators.common import PromptOperator, cut
 from promptbreeder.genomes.prompt.operators.registry import register
 
 FAILURES_SHOWN = 3  # as GEPA's minibatch: a few concrete mistakes, not a report
-FIELD_CHARS = 300  # a long question or answer is cut: the mistake matters, not every word
-
-
-def _cut(text: Any) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= FIELD_CHARS else text[: FIELD_CHARS - 1] + "…"
 
 
 def format_failure(number: int, item: dict[str, str]) -> str:
-    return (f"Example {number}:\nProblem: {_cut(item.get('question', ''))}\n"
-            f"Model's answer: {_cut(item.get('answer', '')) or '(empty)'}\n"
-            f"Correct answer: {_cut(item.get('gold', ''))}\nFeedback: {_cut(item.get('feedback', ''))}")
+    return (f"Example {number}:\nProblem: {cut(item.get('question', ''))}\n"
+            f"Model's answer: {cut(item.get('answer', '')) or '(empty)'}\n"
+            f"Correct answer: {cut(item.get('gold', ''))}\nFeedback: {cut(item.get('feedback', ''))}")
 
 
 @register

@@ -26,7 +26,7 @@ MUTATION_OPERATORS = (
     "lamarckian",
 )
 # beyond the paper, each turned on by a run setting; drawn after the paper's, in this order
-OPTIONAL_OPERATORS = ("reflective",)
+OPTIONAL_OPERATORS = ("reflective", "merge")
 POST_MUTATION_RATE = 0.1  # chance the engine applies each post-mutation step to a child (the paper's rate)
 
 OPERATORS: "OrderedDict[str, type]" = OrderedDict()
@@ -98,4 +98,4 @@ def get_post_mutation(name: str) -> Callable:
 
 
 # Loaded last: these modules import `register` from here.
-from promptbreeder.genomes.prompt.operators import crossover, direct, eda, hyper, init, lamarckian, reflective  # noqa: E402,F401,E501
+from promptbreeder.genomes.prompt.operators import crossover, direct, eda, hyper, init, lamarckian, merge, reflective  # noqa: E402,F401,E501

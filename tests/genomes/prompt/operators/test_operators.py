@@ -53,7 +53,9 @@ def parent_unit(**more):
 def make_ctx(decoder=SAMPLE, population=None, **more):
     counter = itertools.count(1)
     population = population if population is not None else [
-        parent_unit(), make_unit("a", "Count up from the larger number.", 0.7),
+        # "a" is right where the parent is wrong: the merge operator's partner
+        parent_unit(), make_unit("a", "Count up from the larger number.", 0.7,
+                                 solved=[{"question": failure(4)["question"], "answer": "8"}]),
         make_unit("b", "Use a number line to add.", None), make_unit("c", "Write the sum as digits only.", 0.1)]
     fields = dict(task_description=TASK, population=population, mutation_prompts=["Rephrase this instruction."],
                   thinking_styles=["Think about it as a teacher would.", "Look for a simpler related problem."],
@@ -90,15 +92,16 @@ def test_registry_lists_every_operator_in_a_fixed_order():
     assert mutation_operator_names() == ["zero_order", "first_order", "eda", "eda_rank_index", "lineage",
                                          "zero_order_hyper", "first_order_hyper", "lamarckian"]
     assert mutation_operator_names(("reflective",)) == mutation_operator_names() + ["reflective"]
-    assert operator_names() == mutation_operator_names() + ["reflective", "init"]
-    with pytest.raises(UsageError, match="unknown optional operator 'merge'; available: reflective"):
-        mutation_operator_names(("merge",))
+    assert mutation_operator_names(("merge", "reflective")) == mutation_operator_names() + ["reflective", "merge"]
+    assert operator_names() == mutation_operator_names() + ["reflective", "merge", "init"]
+    with pytest.raises(UsageError, match="unknown optional operator 'crossover'; available: reflective, merge"):
+        mutation_operator_names(("crossover",))
     for name, cls in OPERATORS.items():
         assert issubclass(cls, Operator) and cls.name == name and isinstance(get_operator(name), cls)
 
 
 def test_unknown_names_list_what_exists():
-    with pytest.raises(UsageError, match=r"unknown operator 'nope'; available: zero_order, first_order, .*lamarckian, reflective, init"):
+    with pytest.raises(UsageError, match=r"unknown operator 'nope'; available: zero_order, first_order, .*lamarckian, reflective, merge, init"):
         get_operator("nope")
     with pytest.raises(UsageError, match="post-mutation step"):
         get_operator("prompt_crossover")
@@ -132,7 +135,7 @@ def test_queries_come_from_the_context_lookup():
         get_operator(name).requests(parent_unit(), ctx, random.Random(0))
     per_prompt = ["zero_order", "first_order", "eda", "eda_rank_index", "lineage"]
     assert asked == [n for n in per_prompt for _ in range(2)] + ["zero_order_hyper", "first_order_hyper"] \
-        + ["lamarckian"] * 2 + ["reflective"] * 2 + ["init_prompt"] * 2, "one request per task prompt, except the hyper mutations'"
+        + ["lamarckian"] * 2 + ["reflective"] * 2 + ["merge"] * 2 + ["init_prompt"] * 2, "one request per task prompt, except the hyper mutations'"
 
 
 # --- decoder and seeds ----------------------------------------------------------------------------------

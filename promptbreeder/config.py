@@ -90,6 +90,16 @@ class RunConfig:
     pareto_examples: int = _setting(
         30, "training examples of the fixed set selection 'pareto' scores every unit on (more: a finer frontier,"
         " and that many fitness evaluations per child)", minimum=1)
+    second_objective: str | None = _setting(
+        None, "a second objective beside the score: 'prompt_tokens', the bred prompts' length in the task model's"
+        " tokens (what every answer pays to read). The report then compares the front of score against length"
+        " among the final units and picks the bred prompt by token_cost; with selection pareto the shortest prompt"
+        " also counts as best on one more objective, so short units stay on the frontier",
+        choices=("prompt_tokens",), default_text="default: none")
+    token_cost: float = _setting(
+        0.0, "with a second objective: the score given up per prompt token when the report picks the bred prompt"
+        " from the front (0.001: 100 tokens are worth 0.1 of score; 0: the best score, the shortest of equals);"
+        " a finished run continued with another value picks again", minimum=0, defines_run=False)
     acq_strategy: str | None = _setting(
         None, "config genome (HPO): the acquisition that ranks a child's candidates on the surrogate: 'ei' (expected"
         " improvement) or 'ucb' (upper confidence bound); used without a sampler", choices=("ei", "ucb"),

@@ -63,6 +63,32 @@ def test_a_repeated_run_answers_from_its_cache(day_care, breeding_config, run_ap
     assert found and int(found.group(1)) > 0 and int(found.group(2)) > 0, text
 
 
+def test_a_finished_run_continued_with_another_token_cost_picks_again_from_its_cache(day_care, breeding_config, run_app):
+    def longer_is_better(request):
+        """Prompts of 1 to 8 words (by seed); a prompt of n words is right on about n/8 of the questions."""
+        if request.name.startswith("fitness"):
+            a, b = [int(w) for w in re.findall(r"\d+", request.inputs["question"])][:2]
+            words = len(request.inputs["task_prompt"].split())
+            return str(a + b) if (7 * a + 3 * b) % 8 < words else "0"
+        return {"PROMPT": " ".join(["Add"] + ["carefully"] * ((request.seed or 0) % 8)), "MUTATION": "Vary it."}
+
+    settings = dict(evolution_generations=2, second_objective="prompt_tokens", selection_examples=10,
+                    population_size=8)
+    assert run_app(breeding_config(**settings), responder=longer_is_better)[0] == 0
+    report_file = day_care / TASK / "runs" / "run_1" / "report.json"
+    first = json.loads(report_file.read_text())
+    assert len([r for r in first["rows"] if r["id"] is not None]) >= 2, "a front with a trade-off"
+    code, text, backend = run_app(breeding_config(**settings, token_cost=1.0, continue_run_number=1),
+                                  responder=longer_is_better)
+    again = json.loads(report_file.read_text())
+    assert code == 0 and len(backend.requests) == 0, "the same front, scored from the run's cache"
+    assert again["second_objective"]["token_cost"] == 1.0 and "picked at 1 score per token" in text
+    bred = [r for r in again["rows"] if r["id"] is not None]
+    assert sorted(r["id"] for r in bred) == sorted(r["id"] for r in first["rows"] if r["id"] is not None)
+    assert bred[0]["prompt_tokens"] == min(r["prompt_tokens"] for r in bred) < first["rows"][0]["prompt_tokens"]
+    assert again["generation"] == first["generation"] == 2
+
+
 def test_continue_refuses_settings_that_define_the_run(breeding_config, run_app):
     assert run_app(breeding_config(evolution_generations=1))[0] == 0
     with pytest.raises(UsageError, match="population_size: run has 4, asked 6"):

@@ -28,7 +28,7 @@ FLAG_GROUPS: dict[str, tuple[str, ...]] = {
                   "mutation_temperature_min",
                   "mutation_temperature_max", "quality_gate", "quality_min_logprob", "quality_min_relevance"),
     "fitness": ("test_CoT", "test_noCoT", "fitness_batch_size", "fitness_context_examples", "choice_by_likelihood",
-                "reasoning_max_tokens", "selection_examples",
+                "reasoning_max_tokens", "selection_examples", "second_objective", "token_cost",
                 "heldout_fraction"),
     "config genome (HPO)": ("acq_strategy", "surrogate", "sampler"),
     "run control": ("seed", "continue_run_number", "debug_mode", "verbose", "allow_weak_sandbox"),

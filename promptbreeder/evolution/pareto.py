@@ -23,31 +23,31 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
 
 
+def non_dominated(points: dict[str, Sequence[float]]) -> list[str]:
+    """The ids, in `points` order, whose point (every coordinate: higher is better) no other point
+    dominates; of identical points only the first."""
+    distinct: dict[tuple[float, ...], str] = {}
+    for unit_id, point in points.items():
+        distinct.setdefault(tuple(point), unit_id)
+    return [i for p, i in distinct.items() if not any(dominates(q, p) for q in distinct if q != p)]
+
+
 def frontier(scores: dict[str, Sequence[float]]) -> dict[str, int]:
     """Frontier unit id -> number of examples it is best on (see the module docstring), in `scores` order.
 
     `scores` maps unit ids to equally long per-example vectors; its order decides which of identical
     vectors counts. Empty when no unit scores on any example.
     """
-    vectors = list(scores.items())
-    if not vectors:
+    if not scores:
         return {}
-    seen: set[tuple[float, ...]] = set()
-    candidates = []
-    for unit_id, vector in vectors:
-        key = tuple(vector)
-        if key in seen:
-            continue
-        seen.add(key)
-        candidates.append((unit_id, vector))
-    kept = [(i, v) for i, v in candidates if not any(dominates(w, v) for j, w in candidates if j != i)]
-    wins = {unit_id: 0 for unit_id, _ in kept}
-    for example in range(len(vectors[0][1])):
-        best = max(v[example] for _, v in candidates)
+    kept = non_dominated(scores)
+    wins = {unit_id: 0 for unit_id in kept}
+    for example in range(len(next(iter(scores.values())))):
+        best = max(v[example] for v in scores.values())
         if best <= 0:
             continue
-        for unit_id, vector in kept:
-            if vector[example] == best:
+        for unit_id in kept:
+            if scores[unit_id][example] == best:
                 wins[unit_id] += 1
     return {unit_id: n for unit_id, n in wins.items() if n > 0}
 

@@ -22,12 +22,14 @@ from promptbreeder.genomes.prompt.scoring import candidate, evaluate_groups, sco
 from promptbreeder.genomes.prompt.split import train_heldout_split
 from promptbreeder.errors import RunError, UsageError
 from promptbreeder.genomes.base import Birth, Genome, ranked
+from promptbreeder.evolution.pareto import non_dominated
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext
 from promptbreeder.genomes.prompt.operators.quality import QualityGate
 
 
 FINALISTS = 3  # units the report compares with the baselines
+FRONT_SHOWN = 5  # with a second objective: units of the score-length front the report compares
 SEED_OPERATOR = "seed_prompt"  # the "operator" of a unit that starts from a hand-written seed prompt
 ELITES_KEPT = 20  # elites remembered (the lineage mutation shows the last ones)
 
@@ -69,8 +71,9 @@ class PromptGenome(Genome):
                                selection=config.operator_selection, gate=gate)
         self.mutation_decoder = config.decoder_override or mutation_decoder or DecoderOptions()
         self.elites: list[dict[str, Any]] = []  # the fittest unit of each generation, oldest first
-        self._embeddings: dict[str, list[float]] = {}
-        self._metric_calls = 0  # text -> vector: a prompt is embedded once per process
+        self._embeddings: dict[str, list[float]] = {}  # text -> vector: a prompt is embedded once per process
+        self._tokens: dict[str, int] = {}  # text -> its length in the task model's tokens
+        self._metric_calls = 0
 
     # -- the genome contract ------------------------------------------------------------------------
 
@@ -112,9 +115,18 @@ class PromptGenome(Genome):
                     context_shown=self.context_shown, seed=self.config.seed, keep_example_scores=True)
 
     def example_scores(self, unit: Unit) -> list[float]:
+        """Its scores on the Pareto set; with the prompt_tokens objective, then its shortness (1 for an empty
+        prompt, 0.5 at 100 tokens), on which the shortest unit is best."""
         if unit.example_scores is None:
             raise RunError(f"unit {unit.id} has not been scored on the Pareto set")
-        return list(unit.example_scores)
+        shortness = [1 / (1 + self.prompt_tokens(unit.prompts) / 100)] if self.config.second_objective else []
+        return list(unit.example_scores) + shortness
+
+    def prompt_tokens(self, texts: Sequence[str]) -> int:
+        """The length of `texts` (a unit's evolved prompts, or a baseline's) in the task model's tokens."""
+        missing = [t for t in texts if t not in self._tokens]
+        self._tokens.update((t, self.backend.count_tokens(t)) for t in missing)
+        return sum(self._tokens[t] for t in texts)
 
     def breed(self, winners: list[Unit], population: list[Unit], generation: int, new_id: Callable[[], str],
               rng: random.Random) -> list[Birth]:
@@ -137,23 +149,48 @@ class PromptGenome(Genome):
 
     def report(self, population: Sequence[Unit], generation: int) -> dict[str, Any]:
         finalists, selection = self._finalists(self._contenders(population, generation))
-        return heldout_report(self.evaluator, self.variants, finalists, self.task_description, self.heldout,
-                              seed_prompts=self.seed_prompts, context_shown=self.context_shown, selection=selection)
+        tokens = self.prompt_tokens if self.config.second_objective else None
+        report = heldout_report(self.evaluator, self.variants, finalists, self.task_description, self.heldout,
+                                seed_prompts=self.seed_prompts, context_shown=self.context_shown,
+                                selection=selection, tokens=tokens)
+        if tokens is not None:
+            report["second_objective"] = {"name": self.config.second_objective, "token_cost": self.config.token_cost}
+        return report
 
     def _finalists(self, contenders: Sequence[Unit]) -> tuple[list[Unit], dict[str, float]]:
-        """The FINALISTS fittest units, re-ranked by their fitness on the same selection examples: up to
-        `selection_examples` of the training split, fixed per run seed. Training fitness comes from a few
-        small batches, different for each unit, and the luckiest unit tops it (the winner's curse);
-        one common, larger set of training examples decides better, and never touches held-out data."""
-        top = ranked(contenders)[:FINALISTS]
-        if not top or self.config.selection_examples == 0:
-            return top, {}
-        rng = random.Random(f"selection:{self.config.seed}")
-        examples = rng.sample(self.train, min(self.config.selection_examples, len(self.train)))
-        outcomes = evaluate_groups(self.evaluator, [([candidate(u, self.context_shown) for u in top], examples, v)
-                                                    for v in self.variants])
-        selection = {u.id: sum(o[i].fitness for o in outcomes) / len(outcomes) for i, u in enumerate(top)}
-        return sorted(top, key=lambda u: -selection[u.id]), selection
+        """The FINALISTS fittest units (with a second objective: the front of fitness against prompt length),
+        re-ranked by their fitness on the same selection examples: up to `selection_examples` of the training
+        split, fixed per run seed. Training fitness comes from a few small batches, different for each unit,
+        and the luckiest unit tops it (the winner's curse); one common, larger set of training examples
+        decides better, and never touches held-out data. With a second objective the order is the user's
+        trade-off: score minus `token_cost` per prompt token, the shorter first among equals."""
+        top = self._front(contenders) if self.config.second_objective else ranked(contenders)[:FINALISTS]
+        selection: dict[str, float] = {}
+        if top and self.config.selection_examples > 0:
+            rng = random.Random(f"selection:{self.config.seed}")
+            examples = rng.sample(self.train, min(self.config.selection_examples, len(self.train)))
+            outcomes = evaluate_groups(self.evaluator, [([candidate(u, self.context_shown) for u in top], examples, v)
+                                                        for v in self.variants])
+            selection = {u.id: sum(o[i].fitness for o in outcomes) / len(outcomes) for i, u in enumerate(top)}
+        if not self.config.second_objective:
+            return (sorted(top, key=lambda u: -selection[u.id]) if selection else top), selection
+
+        def trade_off(unit: Unit) -> tuple[float, int]:
+            tokens = self.prompt_tokens(unit.prompts)
+            return -(selection.get(unit.id, unit.fitness) - self.config.token_cost * tokens), tokens
+
+        return sorted(top, key=trade_off), selection
+
+    def _front(self, contenders: Sequence[Unit]) -> list[Unit]:
+        """The scored units no other beats on both fitness and prompt length, fittest first; at most
+        FRONT_SHOWN of them, spread evenly from the fittest to the shortest."""
+        scored = ranked(contenders)
+        ids = non_dominated({u.id: (u.fitness, -self.prompt_tokens(u.prompts)) for u in scored})
+        front = [u for u in scored if u.id in ids]
+        if len(front) <= FRONT_SHOWN:
+            return front
+        step = (len(front) - 1) / (FRONT_SHOWN - 1)
+        return [front[round(i * step)] for i in range(FRONT_SHOWN)]
 
     def format_report(self, report: dict[str, Any]) -> str:
         return format_report(report)

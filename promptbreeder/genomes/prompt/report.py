@@ -7,7 +7,7 @@ is "the best" is decided on training data alone (the genome's finalists, in orde
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from promptbreeder.genomes.prompt.scoring import candidate, evaluate_groups
 from promptbreeder.genomes.prompt.evaluator import Candidate
@@ -18,9 +18,11 @@ STEP_BY_STEP = "Let's think step by step."
 
 def heldout_report(evaluator: Any, variants: Sequence[str], finalists: Sequence[Unit], task_description: str,
                    heldout: list[dict], seed_prompts: Sequence[str] = (), context_shown: int = 0,
-                   selection: dict[str, float] | None = None) -> dict[str, Any]:
+                   selection: dict[str, float] | None = None,
+                   tokens: Callable[[Sequence[str]], int] | None = None) -> dict[str, Any]:
     """Score the finalists (bred units, best first) and the baselines on every held-out example, in one
-    evaluator call. `selection` is each finalist's fitness on the selection examples, if it was measured.
+    evaluator call. `selection` is each finalist's fitness on the selection examples, if it was measured;
+    with `tokens` (a second objective) every row also gets its prompts' length, `prompt_tokens`.
 
     Baselines: the task description alone, with "Let's think step by step.", and each of the task's
     hand-written seed prompts. Each row keeps its per-example scores and answers (`heldout_scores`,
@@ -39,6 +41,9 @@ def heldout_report(evaluator: Any, variants: Sequence[str], finalists: Sequence[
     baselines = [Candidate(prompt) for _, prompt in named]
     rows += [{"name": name, "id": None, "task_prompts": [prompt], "train_fitness": None, "selection_fitness": None}
              for name, prompt in named]
+    if tokens is not None:
+        for row in rows:
+            row["prompt_tokens"] = tokens([p for p in [row.get("system_prompt"), *row["task_prompts"]] if p])
     candidates = [candidate(u, context_shown) for u in best] + baselines
     if heldout:
         outcomes = evaluate_groups(evaluator, [(candidates, heldout, v) for v in variants])
@@ -75,12 +80,18 @@ def prompt_line(task_prompts: Sequence[str], system_prompt: str | None = None) -
 def format_report(report: dict[str, Any]) -> str:
     """The report as lines of text for the console."""
     lines = [f"held-out comparison on {report['heldout_examples']} examples ({', '.join(report['variants'])}):"]
+    second = report.get("second_objective")
+    if second:
+        lines[0] = (f"held-out comparison on {report['heldout_examples']} examples ({', '.join(report['variants'])});"
+                    f" bred units: the front of score against prompt tokens, picked at {second['token_cost']:g}"
+                    " score per token:")
     for row in report["rows"]:
         heldout = "   n/a" if row["heldout_fitness"] is None else f"{row['heldout_fitness']:6.3f}"
         train = "     -" if row["train_fitness"] is None else f"{row['train_fitness']:6.3f}"
         chosen = "" if row.get("selection_fitness") is None else f", selection {row['selection_fitness']:.3f}"
+        length = f", {row['prompt_tokens']} tokens" if "prompt_tokens" in row else ""
         prompt = prompt_line(row["task_prompts"], row.get("system_prompt"))
-        lines.append(f"  {heldout}  (train {train}{chosen})  {row['name']}: {prompt}")
+        lines.append(f"  {heldout}  (train {train}{chosen}{length})  {row['name']}: {prompt}")
     said = verdict(report)
     if said:
         lines.append(said)

@@ -17,7 +17,14 @@ Tasks: the shipped BIG-bench-derived day-care tasks plus the BIG-bench tasks in 
 finished run is appended to `<out>/runs.jsonl`, and an interrupted run is continued
 (`--continue_run_number`). Writes `<out>/table.md`, `<out>/gains.png` and docs/breeding_results.md.
 
-Usage: python bench/breed.py [--quick] [--tasks ...] [--seeds 3] [--report_only]
+Variants (`--variants paper reflective pareto merge all`): the same tasks and seeds bred once per variant,
+the paper's operators alone or with one of GEPA's options (reflective mutation, Pareto selection, merge)
+or all of them, every run stopped by the same `--max_metric_calls` budget (default: what the paper
+setting spends in its 6 generations), so each variant gets the same number of scored answers. Each variant
+is compared with the best baseline and, paired on the same held-out examples, with the paper variant of the
+same seed. Written to `<out>/table.md` and the variants section of docs/breeding_results.md.
+
+Usage: python bench/breed.py [--quick] [--tasks ...] [--seeds 3] [--report_only] [--variants ...]
 """
 
 from __future__ import annotations
@@ -43,6 +50,14 @@ QUICK_TASK = "arithmetic_1_digit_addition"
 # One run's settings: small enough for a 2-core CPU, the same for every task and seed.
 RUN_SETTINGS = {"population_size": 8, "initial_prompts_per_unit": 1, "evolution_generations": 6,
                 "fitness_batch_size": 20, "test_CoT": False, "test_noCoT": True, "use_wandb": False}
+# Variants at an equal budget: the paper setting scores 8 units x 20 examples at step 0 and 4 pairs x 2 units
+# x 20 examples in each of its 6 generations
+PAPER_BUDGET = 8 * 20 + 6 * 4 * 2 * 20
+VARIANTS = {"paper": {}, "reflective": {"reflective_mutation": True},
+            "pareto": {"selection": "pareto", "pareto_examples": 20}, "merge": {"merge_units": True},
+            "all": {"reflective_mutation": True, "selection": "pareto", "pareto_examples": 20, "merge_units": True}}
+VARIANT_GENERATIONS = 60  # a cap the budget reaches first: a Pareto generation costs at most half a tournament one
+VARIANTS_BEGIN, VARIANTS_END = "<!-- variants -->", "<!-- /variants -->"
 HELDOUT_WANTED = 200  # held-out examples per seed where the data has them ...
 HELDOUT_MAX_FRACTION = 0.7  # ... but never more than this share of a task's suite
 NO_SIGNAL_SHARE = 0.95
@@ -86,6 +101,11 @@ def suite_size(day_care: Path, task: str) -> int:
 
 def settings_for(task: str, seed: int, examples: int, extra: dict | None = None) -> dict:
     return {**RUN_SETTINGS, **(extra or {}), "task": task, "seed": seed, "heldout_fraction": heldout_fraction(examples)}
+
+
+def variant_settings(variant: str, budget: int) -> dict:
+    """What a variant run sets on top of the benchmark's: its options, the budget and a generation cap."""
+    return {**VARIANTS[variant], "max_metric_calls": budget, "evolution_generations": VARIANT_GENERATIONS}
 
 
 def parse_setting(text: str) -> tuple[str, object]:
@@ -132,7 +152,8 @@ def breed_once(day_care: Path, task: str, seed: int, examples: int, extra: dict)
     tokens = re.search(r"(\d+) generated tokens", done.stdout)
     best_id = report["best"]["id"]
     last = sorted((folder / "snapshots").glob("step_*.json"))[-1]
-    quality = json.loads(last.read_text())["state"].get("quality_stats", {})
+    state = json.loads(last.read_text())["state"]
+    quality = state.get("quality_stats", {})
     rows = [{"name": r["name"], "bred": r["id"] is not None, "best": r["id"] == best_id,
              "task_prompts": r["task_prompts"], "train_fitness": r["train_fitness"],
              "scores": r["heldout_scores"]["noCoT"], "answers": r["heldout_answers"]["noCoT"]}
@@ -140,7 +161,8 @@ def breed_once(day_care: Path, task: str, seed: int, examples: int, extra: dict)
     return {"task": task, "seed": seed, "settings": settings, "run_folder": str(folder),
             "resumed": resumed is not None, "wall_s": round(wall, 1), "model_calls": int(calls.group(1)) if calls else None,
             "generated_tokens": int(tokens.group(1)) if tokens else None, "heldout_examples": report["heldout_examples"],
-            "best": report["best"], "rows": rows, "quality": quality}
+            "best": report["best"], "rows": rows, "quality": quality, "metric_calls": state.get("metric_calls"),
+            "generations": report["generation"], "operator_stats": state.get("operator_stats", {})}
 
 
 # -- analysis --------------------------------------------------------------------------------------------------
@@ -177,6 +199,65 @@ def bootstrap_gain(pairs: list[tuple[np.ndarray, np.ndarray]], rng_seed: int = 0
         draws[i] = np.mean(gains)
     low, high = np.quantile(draws, [0.025, 0.975])
     return point, float(low), float(high)
+
+
+def best_scores(run: dict) -> np.ndarray:
+    return np.asarray(next(r for r in run["rows"] if r["best"])["scores"], float)
+
+
+def summarise_variant(task: str, variant: str, runs: list[dict], paper: dict[int, dict]) -> dict:
+    """One variant on one task: `summarise`'s figures, plus the paired gain over the paper variant of the
+    same seeds (None for the paper variant itself, or without paper runs to pair with)."""
+    summary = {**summarise(task, runs), "variant": variant,
+               "metric_calls": _mean_of_whole_runs(runs, "metric_calls"),
+               "generations": float(np.mean([r.get("generations", 0) for r in runs])),
+               "used": {name: sum(r.get("operator_stats", {}).get(name, {}).get("used", 0) for r in runs)
+                        for name in ("reflective", "merge")}}
+    paired = [(best_scores(r), best_scores(paper[r["seed"]])) for r in runs if variant != "paper" and r["seed"] in paper]
+    if paired:
+        summary["vs_paper"] = bootstrap_gain(paired)
+        summary["vs_paper_seed0"] = float(paired[0][0].mean() - paired[0][1].mean())
+    return summary
+
+
+def variant_table(summaries: list[dict]) -> str:
+    lines = ["| task | variant | seeds | held-out / seed | bred | gain over best baseline [95% CI] | gain over paper [95% CI] |"
+             " seed 0 over paper | metric calls / run | generations | reflective / merge children | wall / run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        versus = "-" if "vs_paper" not in s else \
+            "{:+.1f} [{:+.1f}, {:+.1f}]".format(*(100 * x for x in s["vs_paper"]))
+        seed0 = "-" if "vs_paper_seed0" not in s else f"{100 * s['vs_paper_seed0']:+.1f}"
+        lines.append(f"| {s['task']} | {s['variant']} | {s['seeds']} | {s['heldout']} | {s['bred']:.3f} |"
+                     f" {100 * s['gain']:+.1f} [{100 * s['low']:+.1f}, {100 * s['high']:+.1f}] | {versus} | {seed0} |"
+                     f" {_amount(s['metric_calls'])} | {s['generations']:.1f} |"
+                     f" {s['used']['reflective']} / {s['used']['merge']} | {_amount(s['wall_s'], ' s')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_variant_docs(summaries: list[dict], path: Path, args) -> None:
+    """Replace the variants section of `path` (between VARIANTS_BEGIN and VARIANTS_END; appended if absent)."""
+    settings = {**RUN_SETTINGS, **dict(args.set), "max_metric_calls": args.max_metric_calls}
+    section = "\n".join([
+        VARIANTS_BEGIN, "## Beyond the paper: GEPA's options at an equal budget", "",
+        f"Written by `make bench-breed ARGS=\"--variants ...\"` on {time.strftime('%Y-%m-%d')}; model `smollm2-135m`"
+        f" as task and mutation model (CPU, {_cores()} cores). Every run: "
+        + ", ".join(f"`{k}={v}`" for k, v in settings.items())
+        + f" (the paper setting's own count over its 6 generations), generations capped at {VARIANT_GENERATIONS}."
+        " Variants: " + "; ".join(f"`{name}` " + (", ".join(f"`{k}={v}`" for k, v in extra.items()) or "the paper's operators and tournaments")
+                                 for name, extra in VARIANTS.items()) + ".",
+        "The bred unit is the run's best as its report picks it (training data only). \"Gain over paper\" pairs"
+        " each seed's bred unit with the paper variant's of the same seed on the same held-out examples; the"
+        " interval resamples seeds, then examples. \"Reflective / merge children\" counts the operator's uses"
+        " over the variant's runs.", "",
+        variant_table(summaries), VARIANTS_END])
+    text = path.read_text() if path.is_file() else "# Breeding results\n"
+    if VARIANTS_BEGIN in text and VARIANTS_END in text:
+        head, rest = text.split(VARIANTS_BEGIN, 1)
+        text = head + section + rest.split(VARIANTS_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
 
 
 def summarise(task: str, runs: list[dict]) -> dict:
@@ -278,6 +359,9 @@ def write_docs(summaries: list[dict], path: Path, args) -> None:
         for seed, (prompts, baseline) in enumerate(zip(s["prompts"], s["baselines"])):
             lines.append(f"- seed {seed}: {' … '.join(prompts)!r} vs {baseline}")
         lines.append("")
+    old = path.read_text() if path.is_file() else ""
+    if VARIANTS_BEGIN in old and VARIANTS_END in old:  # the variants' section is written by its own runs
+        lines.append(VARIANTS_BEGIN + old.split(VARIANTS_BEGIN, 1)[1].split(VARIANTS_END, 1)[0] + VARIANTS_END + "\n")
     path.write_text("\n".join(lines))
 
 
@@ -301,7 +385,16 @@ def main() -> None:
     parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="NAME=VALUE",
                         help="a run setting on top of the benchmark's (e.g. start_from_seed_prompts=true); use"
                              " another --out and --docs for another configuration")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
+                        help="breed each task and seed once per variant at an equal --max_metric_calls, and compare"
+                             " them (default out: bench/results/breed_variants)")
+    parser.add_argument("--max_metric_calls", type=int, default=PAPER_BUDGET,
+                        help=f"the budget of every variant run (default {PAPER_BUDGET}: the paper setting's)")
     args = parser.parse_args()
+    if args.variants:
+        if args.out == parser.get_default("out"):
+            args.out = ROOT / "bench" / "results" / "breed_variants"
+        return run_variants(args)
     extra = dict(args.set)
     tasks = [QUICK_TASK] if args.quick else (args.tasks or list(SHIPPED_TASKS) + [IMPORTED_PREFIX + t for t in BIGBENCH_TASKS])
     seeds = 1 if args.quick else args.seeds
@@ -340,6 +433,53 @@ def main() -> None:
     plot(summaries, args.out / "gains.png")
     shutil.copy2(args.out / "gains.png", args.docs.with_name("breeding_gains.png"))
     write_docs(summaries, args.docs, args)
+    print(text)
+
+
+def run_variants(args) -> None:
+    """The --variants benchmark: each (task, seed, variant) bred once, resumable from <out>/runs.jsonl."""
+    extra = dict(args.set)
+    tasks = [QUICK_TASK] if args.quick else (args.tasks or [QUICK_TASK, IMPORTED_PREFIX + QUICK_TASK])
+    seeds = 1 if args.quick else args.seeds
+    variants = list(dict.fromkeys(["paper", *args.variants]))  # the paper variant is what the others pair with
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "runs.jsonl"
+    done = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            if line.strip():
+                run = json.loads(line)
+                done[(run["task"], run["seed"], run["variant"])] = run
+    if not args.report_only:
+        day_care = prepare_day_care(args.out, args.bigbench_dir, tasks)
+        for seed in range(seeds):  # seed-major: an interrupted benchmark has every variant of its first seeds
+            for task in tasks:
+                examples = suite_size(day_care, task)
+                for variant in variants:
+                    wanted = {**extra, **variant_settings(variant, args.max_metric_calls)}
+                    key = (task, seed, variant)
+                    if key in done and done[key]["settings"] == settings_for(task, seed, examples, wanted):
+                        continue
+                    print(f"breeding {task} seed {seed} variant {variant} ...", flush=True)
+                    run = {**breed_once(day_care, task, seed, examples, wanted), "variant": variant}
+                    done[key] = run
+                    with log.open("a") as f:
+                        f.write(json.dumps(run) + "\n")
+                    print(f"  best unit {best_scores(run).mean():.3f} on {run['heldout_examples']} held-out;"
+                          f" {run['metric_calls']} metric calls, {run['generations']} generations,"
+                          f" {run['wall_s']:.0f} s", flush=True)
+    summaries = []
+    for task in tasks:
+        paper = {s: done[(task, s, "paper")] for s in range(seeds) if (task, s, "paper") in done}
+        for variant in variants:
+            runs = [done[(task, s, variant)] for s in range(seeds) if (task, s, variant) in done]
+            if runs:
+                summaries.append(summarise_variant(task, variant, runs, paper))
+    if not summaries:
+        raise SystemExit("bench/breed.py: no finished variant runs yet")
+    text = variant_table(summaries)
+    (args.out / "table.md").write_text(text)
+    write_variant_docs(summaries, args.docs, args)
     print(text)
 
 

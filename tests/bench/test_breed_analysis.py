@@ -58,3 +58,42 @@ def test_wall_time_and_calls_come_from_runs_that_were_not_continued():
     assert summary["wall_s"] == 300.0 and summary["calls"] == 10.0
     only_continued = breed.summarise("t", [continued])
     assert only_continued["wall_s"] is None and "| - | - |" in breed.table([only_continued])
+
+
+def variant_run(unit, baseline, seed, variant, calls=1120):
+    r = run(unit, baseline, seed=seed)
+    r.update(variant=variant, metric_calls=calls, generations=6, operator_stats={"merge": {"used": 2}})
+    return r
+
+
+def test_each_variant_is_paired_with_the_paper_variant_of_the_same_seed():
+    paper = {s: variant_run([1.0, 0.0] * 10, [0.0] * 20, s, "paper") for s in range(3)}
+    better = [variant_run([1.0] * 20, [0.0] * 20, s, "merge", calls=1100) for s in range(3)]
+    summary = breed.summarise_variant("t", "merge", better, paper)
+    gain, low, high = summary["vs_paper"]
+    assert gain == pytest.approx(0.5) and 0.3 < low < 0.5 < high < 0.7, "examples resampled: the paper's vary"
+    assert summary["vs_paper_seed0"] == pytest.approx(0.5) and summary["metric_calls"] == 1100
+    assert summary["used"] == {"reflective": 0, "merge": 6}
+    itself = breed.summarise_variant("t", "paper", list(paper.values()), paper)
+    assert "vs_paper" not in itself, "the paper variant is the reference, not compared with itself"
+    text = breed.variant_table([itself, summary])
+    assert "| t | merge | 3 | 20 | 1.000 |" in text and "| +50.0 [" in text and "| 0 / 6 |" in text
+
+
+def test_the_variants_section_is_replaced_in_place_and_kept_by_the_main_table(tmp_path):
+    from types import SimpleNamespace
+
+    docs = tmp_path / "breeding_results.md"
+    docs.write_text("# Breeding results\n\nmain table\n")
+    args = SimpleNamespace(set=[], max_metric_calls=1120)
+    paper = {0: variant_run([1.0, 0.0], [0.0, 0.0], 0, "paper")}
+    breed.write_variant_docs([breed.summarise_variant("t", "paper", list(paper.values()), paper)], docs, args)
+    first = docs.read_text()
+    assert first.startswith("# Breeding results\n\nmain table\n") and first.count(breed.VARIANTS_BEGIN) == 1
+    breed.write_variant_docs([breed.summarise_variant("t", "paper", list(paper.values()), paper)], docs, args)
+    assert docs.read_text() == first, "written again: replaced, not appended"
+    assert "`max_metric_calls=1120`" in first and "`selection=pareto`" in first
+    breed.write_docs([breed.summarise("t", [run([1.0] * 4, [0.0] * 4)])], docs,
+                     SimpleNamespace(set=[], docs=docs))
+    rewritten = docs.read_text()
+    assert "| t | 1 | 4 |" in rewritten and breed.VARIANTS_BEGIN in rewritten and "| t | paper | 1 |" in rewritten

@@ -373,6 +373,17 @@ def _cores() -> int:
 
 # -- main ----------------------------------------------------------------------------------------------------
 
+def finished_runs(log: Path, key: tuple[str, ...]) -> dict[tuple, dict]:
+    """The runs of `log` (runs.jsonl) by their `key` fields; a later line of the same key wins."""
+    done = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            if line.strip():
+                run = json.loads(line)
+                done[tuple(run[k] for k in key)] = run
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="*", help="task names (bb_<name> for a BIG-bench import); default: all")
@@ -400,12 +411,7 @@ def main() -> None:
     seeds = 1 if args.quick else args.seeds
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "runs.jsonl"
-    done = {}
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            if line.strip():
-                run = json.loads(line)
-                done[(run["task"], run["seed"])] = run
+    done = finished_runs(log, ("task", "seed"))
     if not args.report_only:
         day_care = prepare_day_care(args.out, args.bigbench_dir, tasks)
         for task in tasks:
@@ -444,12 +450,7 @@ def run_variants(args) -> None:
     variants = list(dict.fromkeys(["paper", *args.variants]))  # the paper variant is what the others pair with
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "runs.jsonl"
-    done = {}
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            if line.strip():
-                run = json.loads(line)
-                done[(run["task"], run["seed"], run["variant"])] = run
+    done = finished_runs(log, ("task", "seed", "variant"))
     if not args.report_only:
         day_care = prepare_day_care(args.out, args.bigbench_dir, tasks)
         for seed in range(seeds):  # seed-major: an interrupted benchmark has every variant of its first seeds

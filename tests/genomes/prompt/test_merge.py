@@ -7,27 +7,18 @@ import itertools
 import random
 import re
 import zlib
-from pathlib import Path
 
 import pytest
 
 from promptbreeder.backends.base import DecoderOptions
 from promptbreeder.backends.fake import FakeBackend
-from promptbreeder.config import RunConfig
-from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.evolution import Breeder
-from promptbreeder.genomes.prompt.evaluator import FitnessEvaluator
-from promptbreeder.genomes.prompt.genome import PromptGenome
 from promptbreeder.genomes.prompt.operators.base import BreedContext
 from promptbreeder.genomes.prompt.operators.merge import complement, partner
 from promptbreeder.genomes.prompt.operators.registry import OPTIONAL_OPERATORS, get_operator
 from promptbreeder.genomes.prompt.unit import Unit
 from promptbreeder.package_queries import package_query_text
 from promptbreeder.backends.base import query_holes
-from promptbreeder.store.run_store import RunStore
 
-DAY_CARE = Path(__file__).resolve().parents[3] / "day_care"
-TASK = "arithmetic_1_digit_addition"
 
 
 def unit(uid, prompt, right=(), wrong=(), fitness=0.5):
@@ -111,20 +102,10 @@ def half_right(request):
 
 
 @pytest.fixture
-def make_breeder_for_merge(tmp_path):
-    day_care = load_day_care(DAY_CARE)
-    task = day_care.task(TASK)
-
+def make_breeder_for_merge(fake_breeder):
     def make(name, store=None, **settings):
-        config = RunConfig(**{**dict(task=TASK, population_size=6, initial_prompts_per_unit=1, evolution_generations=6,
-                                     fitness_batch_size=6, heldout_fraction=0.3, seed=3, quality_gate=False,
-                                     selection_examples=10, debug_mode=True), **settings})
-        backend = FakeBackend(responder=half_right)
-        evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task), seed=config.seed)
-        genome = PromptGenome(config, task.description, mutation_prompts=["Improve it."], thinking_styles=["Think."],
-                              suite=task.load_suite(), backend=backend, evaluator=evaluator,
-                              query_text=package_query_text)
-        return Breeder(config, genome, store=store or RunStore.create(tmp_path / name, config.to_dict()))
+        defaults = dict(population_size=6, evolution_generations=6, fitness_batch_size=6, seed=3)
+        return fake_breeder(name, half_right, store=store, **{**defaults, **settings})[0]
 
     return make
 

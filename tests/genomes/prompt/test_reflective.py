@@ -15,9 +15,7 @@ from promptbreeder.backends.base import DecoderOptions
 from promptbreeder.backends.fake import FakeBackend
 from promptbreeder.config import RunConfig
 from promptbreeder.daycare.loader import load_day_care
-from promptbreeder.evolution import Breeder
 from promptbreeder.genomes.prompt.evaluator import Candidate, FitnessEvaluator
-from promptbreeder.genomes.prompt.genome import PromptGenome
 from promptbreeder.genomes.prompt.mutation import copy_unit
 from promptbreeder.genomes.prompt.operators.base import BreedContext
 from promptbreeder.genomes.prompt.operators.registry import get_operator
@@ -25,7 +23,6 @@ from promptbreeder.genomes.prompt.scoring import score_units
 from promptbreeder.genomes.prompt.unit import MAX_FAILURES, Unit
 from promptbreeder.package_queries import package_query_text
 from promptbreeder.store.cache import CallCache
-from promptbreeder.store.run_store import RunStore
 
 DAY_CARE = Path(__file__).resolve().parents[3] / "day_care"
 TASK = "arithmetic_1_digit_addition"
@@ -107,35 +104,26 @@ def test_the_reflective_operator_shows_a_few_failures_and_writes_the_new_prompt(
     assert op.apply(parent, echo, ctx, random.Random(0)) is None, "restating the feedback is no instruction"
 
 
-def _breeder(tmp_path, name, store=None, **settings):
-    day_care = load_day_care(DAY_CARE)
-    task = day_care.task(TASK)
-    config = RunConfig(**{**dict(task=TASK, population_size=4, initial_prompts_per_unit=1, evolution_generations=4,
-                                 fitness_batch_size=4, heldout_fraction=0.3, seed=2, quality_gate=False,
-                                 selection_examples=10, debug_mode=True), **settings})
-    backend = FakeBackend(responder=sums)
-    evaluator = FitnessEvaluator(day_care, task, backend, day_care.build_scorer(task), seed=config.seed)
-    genome = PromptGenome(config, task.description, mutation_prompts=["Improve it."], thinking_styles=["Think."],
-                          suite=task.load_suite(), backend=backend, evaluator=evaluator,
-                          query_text=package_query_text)
-    return Breeder(config, genome, store=store or RunStore.create(tmp_path / name, config.to_dict())), backend
+def _breeder(fake_breeder, name, store=None, **settings):
+    return fake_breeder(name, sums, store=store, **{**dict(population_size=4, evolution_generations=4,
+                                                            fitness_batch_size=4, seed=2), **settings})
 
 
-def test_a_run_with_reflective_mutation_draws_it_learns_from_its_failures_and_resumes(tmp_path):
-    off, backend_off = _breeder(tmp_path, "off")
+def test_a_run_with_reflective_mutation_draws_it_learns_from_its_failures_and_resumes(fake_breeder):
+    off, backend_off = _breeder(fake_breeder, "off")
     off.run()
     assert "reflective" not in {r.name for r in backend_off.requests}, "off by default: the paper's operators"
     # debug mode cycles through the operators in order, so with 9 of them the 9th child is reflective's
-    on, backend = _breeder(tmp_path, "on", reflective_mutation=True, evolution_generations=5)
+    on, backend = _breeder(fake_breeder, "on", reflective_mutation=True, evolution_generations=5)
     on.run()
     assert "reflective" in on.genome.mutator.stats and on.genome.mutator.stats["reflective"]["used"] >= 1
     assert any(u.task_prompt == "Add the two numbers carefully; do not add one." for u in on.population)
     report = on.report()
     assert report["best"]["task_prompts"] == ["Add the two numbers carefully; do not add one."]
     # stopped after 3 generations and continued, it ends where the whole run did
-    part, _ = _breeder(tmp_path, "part", reflective_mutation=True, evolution_generations=3)
+    part, _ = _breeder(fake_breeder, "part", reflective_mutation=True, evolution_generations=3)
     part.run()
-    rest, _ = _breeder(tmp_path, "part", store=part.store, reflective_mutation=True, evolution_generations=5)
+    rest, _ = _breeder(fake_breeder, "part", store=part.store, reflective_mutation=True, evolution_generations=5)
     rest.resume()
     rest.run()
     assert [u.to_dict() for u in rest.population] == [u.to_dict() for u in on.population]

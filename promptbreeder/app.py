@@ -62,6 +62,10 @@ def run(config: RunConfig, out: TextIO | None = None) -> int:
         able = ", ".join(k.name for k in KINDS.values() if k.per_example_scores)
         raise UsageError(f"selection: pareto needs a score per training example, which {task.genome} tasks do not"
                          f" have (kinds that do: {able}); use selection tournament")
+    if config.second_objective and config.second_objective not in kind.second_objectives:
+        able = ", ".join(k.name for k in KINDS.values() if config.second_objective in k.second_objectives)
+        raise UsageError(f"second_objective: {config.second_objective} is not an objective of {task.genome} tasks"
+                         f" (kinds that weigh it: {able})")
     kind.check_config(config, task)  # before any folder or model
     if config.dry_run:
         return dry_run(config, day_care, task, out)

@@ -72,3 +72,14 @@ def test_pareto_selection_is_refused_for_a_genome_without_per_example_scores(shi
     assert code == 2 and "selection: pareto needs a score per training example, which config tasks do not have" in err
     assert "kinds that do: prompt" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (shipped_day_care / "hpo_svm_wine" / "runs").exists()
+
+
+def test_a_second_objective_is_refused_where_the_genome_does_not_weigh_it(shipped_day_care, capsys):
+    from promptbreeder import cli
+
+    code = cli.main(["--task", "hpo_svm_wine", "--day_care_dir", str(shipped_day_care),
+                     "--second_objective", "prompt_tokens"])
+    err = capsys.readouterr().err
+    assert code == 2 and "second_objective: prompt_tokens is not an objective of config tasks" in err
+    assert "(kinds that weigh it: prompt)" in err and len(err.strip().splitlines()) == 1
+    assert not (shipped_day_care / "hpo_svm_wine" / "runs").exists()

@@ -173,9 +173,7 @@ class Breeder:
             self._record(generation, population[a], population[b], population[loser], birth, tie, a_wins)
             if birth is None:
                 continue
-            self.pending[birth.child.id] = {"parent_fitness": birth.parent.fitness,
-                                            "operators": ([] if birth.operator == COPY_OPERATOR else [birth.operator])
-                                            + birth.post}
+            self._await_first_score(birth)
             population[loser] = birth.child
         self.generation = generation
         self._finish_step(generation, evaluated)
@@ -196,9 +194,7 @@ class Breeder:
         births = self.genome.breed(parents, list(population), generation, self._new_id, self.rng) if victims else []
         slots = {u.id: i for i, u in enumerate(population)}
         for victim, birth in zip(victims, births):
-            self.pending[birth.child.id] = {"parent_fitness": birth.parent.fitness,
-                                            "operators": ([] if birth.operator == COPY_OPERATOR else [birth.operator])
-                                            + birth.post}
+            self._await_first_score(birth)
             population[slots[victim]] = birth.child
             self._record_birth(generation, birth, by_id[victim])
         self._events.append(("pareto", {"generation": generation, "front": front, "replaced": victims,
@@ -244,6 +240,12 @@ class Breeder:
             return a.id == elite, True, False
         a_wins = self.rng.random() < 0.5 if tie else a.fitness > b.fitness
         return a_wins, tie, elite in (a.id, b.id) and (a.id == elite) != a_wins
+
+    def _await_first_score(self, birth: Birth) -> None:
+        """Remember what made the child, to credit it if its first score beats its parent's (`_credit`)."""
+        self.pending[birth.child.id] = {"parent_fitness": birth.parent.fitness,
+                                        "operators": ([] if birth.operator == COPY_OPERATOR else [birth.operator])
+                                        + birth.post}
 
     def _credit(self, evaluated: list[Any]) -> None:
         """A child's first score settles whether its operators beat the parent."""

@@ -73,6 +73,7 @@ class GenomeKind(ABC):
     unit_fields: tuple[str, ...] = ()  # keys every saved unit of this kind has (see `recognises`)
     counts_metric_calls: bool = False  # whether its genome counts fitness evaluations (`max_metric_calls`)
     per_example_scores: bool = False  # whether its genome scores on a fixed example set (`selection: pareto`)
+    second_objectives: tuple[str, ...] = ()  # the `second_objective` values its genome weighs
 
     @abstractmethod
     def load_task(self, task_dir: Path, data: Any, file: Path) -> TaskFolder:

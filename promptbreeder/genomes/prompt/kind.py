@@ -20,6 +20,7 @@ class PromptKind(GenomeKind):
     unit_fields = ("task_prompts",)
     counts_metric_calls = True
     per_example_scores = True
+    second_objectives = ("prompt_tokens",)
 
     def load_task(self, task_dir: Path, data: Any, file: Path) -> Task:
         return load_prompt_task(task_dir, data, file)

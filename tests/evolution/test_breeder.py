@@ -309,6 +309,9 @@ def test_report_compares_the_top_units_with_the_baselines_on_held_out_examples(m
     assert top["id"] == report["best"]["id"] and "carefully" in top["task_prompts"][0]
     assert top["heldout"] == {"noCoT": 1.0, "CoT": 1.0} and top["heldout_fitness"] == 1.0
     assert report["rows"][3]["heldout_fitness"] < 1.0
+    assert set(top["heldout_feedback"]["noCoT"]) == {"right"}, "the scorer's line on each held-out answer"
+    wrong = [f for f in report["rows"][3]["heldout_feedback"]["noCoT"] if f != "right"]
+    assert wrong and all(f.startswith("wrong: expected the number ") for f in wrong)
     [logged] = events(breeder, "report")
     assert logged["rows"] == report["rows"]
     text = format_report(report)

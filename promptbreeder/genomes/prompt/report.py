@@ -25,8 +25,8 @@ def heldout_report(evaluator: Any, variants: Sequence[str], finalists: Sequence[
     with `tokens` (a second objective) every row also gets its prompts' length, `prompt_tokens`.
 
     Baselines: the task description alone, with "Let's think step by step.", and each of the task's
-    hand-written seed prompts. Each row keeps its per-example scores and answers (`heldout_scores`,
-    `heldout_answers`, per variant, in the order of `heldout`).
+    hand-written seed prompts. Each row keeps its per-example scores, answers and the scorer's feedback
+    (`heldout_scores`, `heldout_answers`, `heldout_feedback`, per variant, in the order of `heldout`).
     """
     best = list(finalists)
     rows: list[dict[str, Any]] = [
@@ -52,6 +52,8 @@ def heldout_report(evaluator: Any, variants: Sequence[str], finalists: Sequence[
             # per example, in `heldout` order: what intervals and "does the answer depend on the prompt" need
             row["heldout_scores"] = {v: outcome[i].scores for v, outcome in zip(variants, outcomes)}
             row["heldout_answers"] = {v: outcome[i].answers for v, outcome in zip(variants, outcomes)}
+            # the scorer's line on each answer ("right", or what was expected): why a prompt lost points
+            row["heldout_feedback"] = {v: outcome[i].feedbacks for v, outcome in zip(variants, outcomes)}
             row["heldout_fitness"] = sum(row["heldout"].values()) / len(variants)
     else:  # a one-example suite keeps nothing back: say so rather than score on training data
         for row in rows:

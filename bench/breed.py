@@ -211,8 +211,7 @@ def summarise_variant(task: str, variant: str, runs: list[dict], paper: dict[int
     summary = {**summarise(task, runs), "variant": variant,
                "metric_calls": _mean_of_whole_runs(runs, "metric_calls"),
                "generations": float(np.mean([r.get("generations", 0) for r in runs])),
-               "used": {name: sum(r.get("operator_stats", {}).get(name, {}).get("used", 0) for r in runs)
-                        for name in ("reflective", "merge")}}
+               "children": {name: _children(runs, name) for name in ("reflective", "merge")}}
     paired = [(best_scores(r), best_scores(paper[r["seed"]])) for r in runs if variant != "paper" and r["seed"] in paper]
     if paired:
         summary["vs_paper"] = bootstrap_gain(paired)
@@ -220,10 +219,23 @@ def summarise_variant(task: str, variant: str, runs: list[dict], paper: dict[int
     return summary
 
 
+def _children(runs: list[dict], operator: str) -> dict:
+    """How often the variant's runs drew `operator`, how many children it made (the rest failed or were
+    turned down and another operator took over), and how many of those beat their parent."""
+    stats = [r.get("operator_stats", {}).get(operator, {}) for r in runs]
+    tried, failed = (sum(s.get(key, 0) for s in stats) for key in ("used", "failed"))
+    return {"tried": tried, "made": tried - failed, "beat_parent": sum(s.get("beat_parent", 0) for s in stats)}
+
+
+def _children_cell(children: dict) -> str:
+    return "-" if not children["tried"] else f"{children['tried']} / {children['made']} / {children['beat_parent']}"
+
+
 def variant_table(summaries: list[dict]) -> str:
     lines = ["| task | variant | seeds | held-out / seed | bred | gain over best baseline [95% CI] | gain over paper [95% CI] |"
-             " seed 0 over paper | metric calls / run | generations | reflective / merge children | wall / run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             " seed 0 over paper | metric calls / run | generations | reflective: tried / made / beat parent |"
+             " merge: tried / made / beat parent | wall / run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         versus = "-" if "vs_paper" not in s else \
             "{:+.1f} [{:+.1f}, {:+.1f}]".format(*(100 * x for x in s["vs_paper"]))
@@ -231,7 +243,8 @@ def variant_table(summaries: list[dict]) -> str:
         lines.append(f"| {s['task']} | {s['variant']} | {s['seeds']} | {s['heldout']} | {s['bred']:.3f} |"
                      f" {100 * s['gain']:+.1f} [{100 * s['low']:+.1f}, {100 * s['high']:+.1f}] | {versus} | {seed0} |"
                      f" {_amount(s['metric_calls'])} | {s['generations']:.1f} |"
-                     f" {s['used']['reflective']} / {s['used']['merge']} | {_amount(s['wall_s'], ' s')} |")
+                     f" {_children_cell(s['children']['reflective'])} | {_children_cell(s['children']['merge'])} |"
+                     f" {_amount(s['wall_s'], ' s')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -248,9 +261,11 @@ def write_variant_docs(summaries: list[dict], path: Path, args) -> None:
                                  for name, extra in VARIANTS.items()) + ".",
         "The bred unit is the run's best as its report picks it (training data only). \"Gain over paper\" pairs"
         " each seed's bred unit with the paper variant's of the same seed on the same held-out examples; the"
-        " interval resamples seeds, then examples. \"Reflective / merge children\" counts the operator's uses"
-        " over the variant's runs.", "",
-        variant_table(summaries), VARIANTS_END])
+        " interval resamples seeds, then examples. For the reflective and merge operators, over the variant's"
+        " runs: how often a child was to be made by it, how many it made (the rest failed or were turned down,"
+        " and another operator made the child), and how many of those beat their parent.", "",
+        variant_table(summaries),
+        "What the figures mean: docs/prompt_breeding.md (\"Measured: GEPA's options\").", "", VARIANTS_END])
     text = path.read_text() if path.is_file() else "# Breeding results\n"
     if VARIANTS_BEGIN in text and VARIANTS_END in text:
         head, rest = text.split(VARIANTS_BEGIN, 1)

@@ -62,7 +62,7 @@ def test_wall_time_and_calls_come_from_runs_that_were_not_continued():
 
 def variant_run(unit, baseline, seed, variant, calls=1120):
     r = run(unit, baseline, seed=seed)
-    r.update(variant=variant, metric_calls=calls, generations=6, operator_stats={"merge": {"used": 2}})
+    r.update(variant=variant, metric_calls=calls, generations=6, operator_stats={"merge": {"used": 2, "failed": 1, "beat_parent": 1}})
     return r
 
 
@@ -73,11 +73,12 @@ def test_each_variant_is_paired_with_the_paper_variant_of_the_same_seed():
     gain, low, high = summary["vs_paper"]
     assert gain == pytest.approx(0.5) and 0.3 < low < 0.5 < high < 0.7, "examples resampled: the paper's vary"
     assert summary["vs_paper_seed0"] == pytest.approx(0.5) and summary["metric_calls"] == 1100
-    assert summary["used"] == {"reflective": 0, "merge": 6}
+    assert summary["children"] == {"reflective": {"tried": 0, "made": 0, "beat_parent": 0},
+                                   "merge": {"tried": 6, "made": 3, "beat_parent": 3}}
     itself = breed.summarise_variant("t", "paper", list(paper.values()), paper)
     assert "vs_paper" not in itself, "the paper variant is the reference, not compared with itself"
     text = breed.variant_table([itself, summary])
-    assert "| t | merge | 3 | 20 | 1.000 |" in text and "| +50.0 [" in text and "| 0 / 6 |" in text
+    assert "| t | merge | 3 | 20 | 1.000 |" in text and "| +50.0 [" in text and "| - | 6 / 3 / 3 |" in text
 
 
 def test_the_variants_section_is_replaced_in_place_and_kept_by_the_main_table(tmp_path):

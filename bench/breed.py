@@ -253,8 +253,8 @@ def write_variant_docs(summaries: list[dict], path: Path, args) -> None:
     settings = {**RUN_SETTINGS, **dict(args.set), "max_metric_calls": args.max_metric_calls}
     section = "\n".join([
         VARIANTS_BEGIN, "## Beyond the paper: GEPA's options at an equal budget", "",
-        f"Written by `make bench-breed ARGS=\"--variants ...\"` on {time.strftime('%Y-%m-%d')}; model `smollm2-135m`"
-        f" as task and mutation model (CPU, {_cores()} cores). Every run: "
+        f"Written by `make bench-breed ARGS=\"--variants ...\"` on {time.strftime('%Y-%m-%d')}; task model `smollm2-135m`,"
+        f" mutation model `{settings.get('mutation_model') or 'smollm2-135m'}` (CPU, {_cores()} cores). Every run: "
         + ", ".join(f"`{k}={v}`" for k, v in settings.items())
         + f" (the paper setting's own count over its 6 generations), generations capped at {VARIANT_GENERATIONS}."
         " Variants: " + "; ".join(f"`{name}` " + (", ".join(f"`{k}={v}`" for k, v in extra.items()) or "the paper's operators and tournaments")

@@ -94,6 +94,10 @@ def test_the_variants_section_is_replaced_in_place_and_kept_by_the_main_table(tm
     breed.write_variant_docs([breed.summarise_variant("t", "paper", list(paper.values()), paper)], docs, args)
     assert docs.read_text() == first, "written again: replaced, not appended"
     assert "`max_metric_calls=1120`" in first and "`selection=pareto`" in first
+    assert "mutation model `smollm2-135m`" in first
+    stronger = tmp_path / "stronger.md"
+    breed.write_variant_docs([], stronger, SimpleNamespace(set=[("mutation_model", "big")], max_metric_calls=1120))
+    assert "mutation model `big`" in stronger.read_text(), "the mutator named is the one the runs used"
     breed.write_docs([breed.summarise("t", [run([1.0] * 4, [0.0] * 4)])], docs,
                      SimpleNamespace(set=[], docs=docs))
     rewritten = docs.read_text()

@@ -71,6 +71,7 @@ def test_shipped_smoke_and_paper_configs_resolve():
     assert (smoke.population_size, smoke.initial_prompts_per_unit, smoke.evolution_generations) == (4, 1, 2)
     assert (smoke.fitness_batch_size, smoke.chunk_size) == (10, 16)
     assert (smoke.test_CoT, smoke.test_noCoT, smoke.use_wandb) == (False, True, False)
+    assert smoke.start_from_seed_prompts, "the demo starts from the task's own prompts"
     paper = resolve_config({"task": "t"}, REPO_CONFIGS / "paper.yaml")
     assert (paper.population_size, paper.initial_prompts_per_unit, paper.fitness_batch_size) == (50, 2, 100)
     assert paper.test_CoT and paper.test_noCoT

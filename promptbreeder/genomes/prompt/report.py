@@ -105,7 +105,9 @@ def verdict(report: dict[str, Any]) -> str | None:
 
     The difference is paired per example (mean over the variants), with its standard error; "beats" and
     "loses to" need the difference to exceed two standard errors, otherwise the split cannot tell them
-    apart. None when there is no bred unit, no baseline or fewer than two held-out examples.
+    apart. None when there is no bred unit, no baseline or fewer than two held-out examples. A best unit
+    that is a baseline's prompt as it was written (a run that starts from the seed prompts keeps them while
+    no child beats them) is named as that baseline, not as bred.
     """
     scored = [r for r in report["rows"] if r.get("heldout_fitness") is not None and r.get("heldout_scores")]
     bred = next((r for r in scored if r["id"] is not None), None)
@@ -124,7 +126,23 @@ def verdict(report: dict[str, Any]) -> str | None:
         return None  # one example has no standard error
     mean = sum(diffs) / n
     se = (sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) ** 0.5
+    unchanged = next((b for b in baselines if _same_prompt(bred, b)), None)
+    if unchanged is baseline:
+        return (f"best unit {bred['id']} is the best baseline, {_short(baseline)}, unchanged"
+                f" ({bred['heldout_fitness']:.3f}): breeding found no better prompt on its training data")
+    name = f"bred {bred['name']}" if unchanged is None else f"{bred['name']} ({_short(unchanged)}, unchanged)"
     word = "beats" if mean > 2 * se else "loses to" if mean < -2 * se else "cannot be told apart from"
-    return (f"best bred {bred['name']} ({bred['heldout_fitness']:.3f}) {word} the best baseline, "
-            f"{baseline['name'].removeprefix('baseline: ')} ({baseline['heldout_fitness']:.3f}): "
+    return (f"best {name} ({bred['heldout_fitness']:.3f}) {word} the best baseline, "
+            f"{_short(baseline)} ({baseline['heldout_fitness']:.3f}): "
             f"{100 * mean:+.1f} points, standard error {100 * se:.1f} over {n} held-out examples")
+
+
+def _short(baseline_row: dict[str, Any]) -> str:
+    return baseline_row["name"].removeprefix("baseline: ")
+
+
+def _same_prompt(unit_row: dict[str, Any], baseline_row: dict[str, Any]) -> bool:
+    """The unit asks exactly what the baseline asks: same prompts, no system prompt of its own, and the
+    same held-out answers (a unit whose context is shown in its fitness tests asks more than its prompt)."""
+    return (unit_row["task_prompts"] == baseline_row["task_prompts"] and not unit_row.get("system_prompt")
+            and unit_row.get("heldout_answers") == baseline_row.get("heldout_answers"))

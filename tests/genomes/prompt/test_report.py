@@ -7,8 +7,9 @@ import pytest
 from promptbreeder.genomes.prompt.report import format_report, verdict
 
 
-def row(name, scores, unit=True):
-    return {"name": name, "id": name if unit else None, "task_prompts": ["p"], "train_fitness": None,
+def row(name, scores, unit=True, prompt=None):
+    return {"name": name, "id": name.removeprefix("unit ") if unit else None, "task_prompts": [prompt or name],
+            "train_fitness": None,
             "selection_fitness": None, "heldout": {"noCoT": sum(scores) / len(scores)},
             "heldout_scores": {"noCoT": scores}, "heldout_fitness": sum(scores) / len(scores)}
 
@@ -48,3 +49,19 @@ def test_one_held_out_example_has_no_verdict():
 def test_the_console_report_ends_with_the_verdict():
     text = format_report(report([1.0] * 20, [0.0] * 20))
     assert text.splitlines()[-1].startswith("best bred unit u1 (1.000) beats the best baseline")
+
+
+def test_a_best_unit_that_is_a_seed_prompt_as_written_is_not_called_bred():
+    kept = report([1.0] * 12 + [0.0] * 8, [1.0] * 4 + [0.0] * 16, [1.0] * 12 + [0.0] * 8)
+    kept["rows"][0]["task_prompts"] = ["baseline: seed prompt 2"]
+    assert verdict(kept) == ("best unit u1 is the best baseline, seed prompt 2, unchanged (0.600): breeding found"
+                             " no better prompt on its training data")
+    kept["rows"][0]["task_prompts"] = ["baseline: seed prompt 1"]
+    kept["rows"][0]["heldout_scores"] = kept["rows"][1]["heldout_scores"]
+    kept["rows"][0]["heldout_fitness"] = 0.2
+    assert verdict(kept).startswith("best unit u1 (seed prompt 1, unchanged) (0.200) loses to the best baseline,"
+                                    " seed prompt 2 (0.600)")
+    shown = report([1.0] * 12 + [0.0] * 8, [1.0] * 12 + [0.0] * 8)
+    shown["rows"][0]["task_prompts"] = ["baseline: seed prompt 1"]
+    shown["rows"][0]["heldout_answers"], shown["rows"][1]["heldout_answers"] = {"noCoT": ["4"]}, {"noCoT": ["5"]}
+    assert verdict(shown).startswith("best bred unit u1"), "its context, shown with the prompt, made other answers"
